@@ -1,0 +1,28 @@
+# The two commands of the README: `make demo` (set up, then the main job) and
+# `make test` (set up, then the tests). Set-up makes .venv with a CPU build of torch.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+demo: setup
+	$(BIN)/quadpred demo
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python bench/features.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache

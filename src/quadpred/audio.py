@@ -1,0 +1,110 @@
+"""Decoding audio files into the study's input signal.
+
+Any format libsndfile reads (wav, flac, ogg/vorbis, ogg/opus, mp3, aiff, ...), any
+sample rate and channel count -> mono float32 at 16 kHz, peak-normalised to 1.
+Bad input raises :class:`~quadpred.errors.AudioError` naming the file and the reason;
+a returned array is always finite and non-silent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .errors import AudioError
+
+AUDIO_EXTENSIONS: frozenset[str] = frozenset(
+    {".wav", ".flac", ".ogg", ".opus", ".oga", ".mp3", ".aif", ".aiff", ".au", ".caf", ".w64", ".rf64"}
+)
+SILENCE_PEAK = 1e-5
+"""Peak amplitude (full scale 1.0) at or below which a signal counts as silent."""
+_TRUNCATION_TOLERANCE = 0.01
+"""Share of the announced frames that may be missing before a file counts as truncated
+(mp3 headers only estimate their length)."""
+
+
+def is_audio_path(path: Path) -> bool:
+    """True if the file name has an audio extension quadpred reads."""
+    return path.suffix.lower() in AUDIO_EXTENSIONS
+
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Decode a file as it is: float32 array (samples, channels) and its sample rate."""
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f"{path}: file not found; check the path")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a folder, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: file is empty (0 bytes); re-export or remove it")
+    try:
+        with sf.SoundFile(str(path)) as handle:
+            announced = handle.frames
+            sample_rate = handle.samplerate
+            data = handle.read(dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+        raise AudioError(
+            f"{path}: not readable as audio, truncated or corrupt ({_short(exc)}); re-export it as wav/flac/mp3/ogg"
+        ) from exc
+    if announced > 0 and len(data) < announced * (1 - _TRUNCATION_TOLERANCE):
+        raise AudioError(
+            f"{path}: truncated (header announces {announced} samples, file holds {len(data)}); re-export it"
+        )
+    if len(data) == 0:
+        raise AudioError(f"{path}: holds no audio samples; re-export or remove it")
+    return data, sample_rate
+
+
+def to_model_input(
+    data: np.ndarray, sample_rate: int, *, target_rate: int = 16000, min_samples: int = 0, name: str = "signal"
+) -> np.ndarray:
+    """Mono, resampled, peak-normalised float32 signal of shape (samples,).
+
+    ``data`` is (samples,) or (samples, channels). Resampling uses soxr's HQ
+    quality, as ``librosa.load`` does. Raises AudioError on non-finite, silent or
+    too-short input (``min_samples`` counted after resampling).
+    """
+    data = np.asarray(data, dtype=np.float32)
+    if data.ndim == 2:
+        data = data.mean(axis=1)
+    elif data.ndim != 1:
+        raise AudioError(f"{name}: expected (samples,) or (samples, channels), got shape {data.shape}")
+    if sample_rate <= 0:
+        raise AudioError(f"{name}: sample rate must be positive, got {sample_rate}")
+    if not np.all(np.isfinite(data)):
+        raise AudioError(f"{name}: contains NaN or infinite samples; the file is damaged")
+    if sample_rate != target_rate:
+        data = soxr.resample(data, sample_rate, target_rate, quality="HQ").astype(np.float32, copy=False)
+    peak = float(np.max(np.abs(data))) if data.size else 0.0
+    if peak <= SILENCE_PEAK:
+        raise AudioError(f"{name}: is silent (peak {peak:.1e}); nothing to analyse")
+    if len(data) < min_samples:
+        raise AudioError(
+            f"{name}: too short ({len(data) / target_rate:.2f} s); at least "
+            f"{min_samples / target_rate:.2f} s are needed for one chunk"
+        )
+    return data / peak
+
+
+def load_audio(path: str | Path, *, sample_rate: int = 16000, min_samples: int = 0) -> np.ndarray:
+    """Decode ``path`` into the model's input: float32 (samples,) at ``sample_rate``, peak 1."""
+    data, rate = read_audio(path)
+    return to_model_input(data, rate, target_rate=sample_rate, min_samples=min_samples, name=str(path))
+
+
+def audio_duration(path: str | Path) -> float:
+    """Duration in seconds from the file header, without decoding."""
+    path = Path(path)
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+        raise AudioError(f"{path}: not readable as audio ({_short(exc)})") from exc
+    return float(info.frames) / float(info.samplerate)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:160]

@@ -1,0 +1,149 @@
+"""Configuration dataclasses, their JSON files and dotted ``key=value`` overrides.
+
+Every number of the study is a field here with the study's value as default, so
+the paper preset is simply the defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+FLOAT32_EPS = float(np.finfo(np.float32).eps)
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureConfig:
+    """Log-mel front end of the published model (SYSTEM.md, Features).
+
+    The published script calls ``librosa.stft(y, win_length=1024, hop_length=512)``,
+    so the FFT size is librosa's default 2048 and the Hann window of 1024 samples is
+    zero-padded to it. It ran librosa 0.7, whose STFT padded by reflection.
+    """
+
+    sample_rate: int = 16000
+    n_fft: int = 2048
+    win_length: int = 1024
+    hop_length: int = 512
+    n_mels: int = 128
+    fmin: float = 0.0
+    fmax: float | None = None
+    pad_mode: str = "reflect"
+    log_eps: float = FLOAT32_EPS
+    chunk_frames: int = 31
+    train_hop_frames: int = 15
+    predict_hop_frames: int = 31
+    store_dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.win_length > self.n_fft:
+            raise ConfigError(f"win_length {self.win_length} exceeds n_fft {self.n_fft}: lower win_length")
+        if self.pad_mode not in ("reflect", "constant"):
+            raise ConfigError(f"pad_mode {self.pad_mode!r} unknown: use 'reflect' or 'constant'")
+        if self.store_dtype not in ("float32", "float16"):
+            raise ConfigError(f"store_dtype {self.store_dtype!r} unknown: use 'float32' or 'float16'")
+        for name in ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "chunk_frames",
+                     "train_hop_frames", "predict_hop_frames"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+
+    @property
+    def min_samples(self) -> int:
+        """Fewest samples that give one whole chunk (centred frames)."""
+        return (self.chunk_frames - 1) * self.hop_length
+
+    def spectrogram_key(self) -> str:
+        """Short hash of the fields that change stored spectrograms (not the chunking)."""
+        fields = {k: v for k, v in to_dict(self).items()
+                  if k not in ("chunk_frames", "train_hop_frames", "predict_hop_frames")}
+        return config_hash(fields)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain nested dict of a config dataclass."""
+    return dataclasses.asdict(config)
+
+
+def config_hash(data: dict[str, Any]) -> str:
+    """12-hex-digit hash of a JSON-serialisable dict, stable across runs."""
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def from_dict(cls: type[T], data: dict[str, Any], *, where: str = "config") -> T:
+    """Build dataclass ``cls`` from ``data``, rejecting unknown keys by name."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(fields)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in data.items():
+        sub = _dataclass_in(hints[name])
+        kwargs[name] = from_dict(sub, value, where=f"{where}.{name}") if sub and isinstance(value, dict) else value
+    return cls(**kwargs)
+
+
+def _dataclass_in(hint: Any) -> type | None:
+    if dataclasses.is_dataclass(hint):
+        return hint  # type: ignore[return-value]
+    for arg in typing.get_args(hint):
+        if dataclasses.is_dataclass(arg):
+            return arg  # type: ignore[return-value]
+    return None
+
+
+def save_json(config: Any, path: str | Path) -> None:
+    """Write a config dataclass as indented JSON, atomically."""
+    from .io import write_text_atomic
+
+    write_text_atomic(Path(path), json.dumps(to_dict(config), indent=2, sort_keys=True) + "\n")
+
+
+def load_json(cls: type[T], path: str | Path) -> T:
+    """Read a config dataclass from a JSON file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found: check the path")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid JSON (line {exc.lineno}): fix the file") from exc
+    return from_dict(cls, data, where=str(path))
+
+
+def apply_overrides(config: T, overrides: list[str]) -> T:
+    """Return a copy of ``config`` with dotted ``key=value`` overrides applied.
+
+    Values are parsed as JSON where possible (``n_mels=64``, ``fmax=null``) and kept
+    as strings otherwise (``pad_mode=constant``). Unknown keys are rejected.
+    """
+    data = to_dict(config)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not key=value: write e.g. n_mels=64")
+        key, raw = item.split("=", 1)
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                raise ConfigError(f"override {key!r}: {part!r} is not a section of {type(config).__name__}")
+            node = node[part]
+        if parts[-1] not in node:
+            raise ConfigError(f"override {key!r}: unknown key; known keys: {', '.join(node)}")
+        node[parts[-1]] = value
+    return from_dict(type(config), data, where="overrides")

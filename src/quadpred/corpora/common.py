@@ -1,0 +1,68 @@
+"""What the corpus readers share: finding audio files, reading durations, CSV rows."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..audio import audio_duration, is_audio_path
+from ..errors import AudioError, CorpusError
+
+log = logging.getLogger("quadpred")
+
+
+def require_folder(root: str | Path, corpus: str) -> Path:
+    """``root`` as a Path, or CorpusError if it is not an existing folder."""
+    root = Path(root)
+    if not root.is_dir():
+        raise CorpusError(f"{corpus}: folder {root} not found; give the corpus root folder")
+    return root
+
+
+def audio_files(root: Path) -> list[Path]:
+    """Every audio file below ``root``, sorted (any extension libsndfile reads)."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and is_audio_path(p))
+
+
+def duration_or_none(path: Path, skipped: list[str]) -> float | None:
+    """Duration from the header; on failure the reason is appended to ``skipped``."""
+    try:
+        return audio_duration(path)
+    except AudioError as exc:
+        skipped.append(str(exc))
+        return None
+
+
+def report_skipped(corpus: str, skipped: list[str]) -> None:
+    """Log once how many files were unreadable, with the first few reasons."""
+    if skipped:
+        log.warning("%s: skipped %d unreadable file(s), e.g. %s", corpus, len(skipped), "; ".join(skipped[:3]))
+
+
+def read_csv_rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) of a CSV with a header; CorpusError if a required column is missing."""
+    if not path.is_file():
+        raise CorpusError(f"table {path} not found; check the path")
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise CorpusError(
+                f"{path}: missing column(s) {', '.join(missing)} (found {', '.join(header) or 'no header'}); "
+                "add a header line naming them"
+            )
+        for row in reader:
+            yield reader.line_num, {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+
+
+def read_transcripts(path: Path) -> dict[str, str]:
+    """Utterance id -> text of a Kaldi-style transcript file ('<id> <text>' per line)."""
+    texts: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.strip().split(maxsplit=1)
+        if parts:
+            texts[parts[0]] = parts[1] if len(parts) > 1 else ""
+    return texts

@@ -1,0 +1,263 @@
+"""The feature store: one log-mel array per clip, read memory-mapped.
+
+Layout of ``<root>/<config key>/`` (the key hashes the spectrogram settings, so a
+changed config writes elsewhere and never mixes arrays)::
+
+    config.json         the FeatureConfig
+    arrays/<id>.npy     (n_mels, frames) per clip, written atomically
+    index.json          clip id -> {"file", "frames"}
+    failures.json       clip id -> why it could not be read (skipped, not fatal)
+
+Extraction skips clips whose array exists, so an interrupted run is finished by
+running it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing
+import re
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .audio import load_audio
+from .config import FeatureConfig, from_dict, save_json, to_dict
+from .errors import AudioError, StoreError
+from .features import chunk_starts, compute_log_mel
+from .io import atomic_path, write_text_atomic
+from .manifest import Clip
+
+log = logging.getLogger("quadpred")
+
+
+def array_name(clip_id: str) -> str:
+    """File name of a clip's array: the id made file-safe, plus a hash if that changed it."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", clip_id)[:96]
+    if safe != clip_id:
+        safe += "-" + hashlib.sha1(clip_id.encode()).hexdigest()[:8]
+    return safe + ".npy"
+
+
+@dataclass(frozen=True)
+class ExtractionResult:
+    written: int
+    skipped_existing: int
+    failed: dict[str, str]
+
+
+def _extract_one(job: tuple[str, str, str, FeatureConfig]) -> tuple[str, int | str]:
+    """Worker: decode, log-mel and save one clip; returns (id, frames) or (id, reason)."""
+    clip_id, audio_path, target, config = job
+    try:
+        signal = load_audio(audio_path, sample_rate=config.sample_rate, min_samples=config.min_samples)
+    except AudioError as exc:
+        return clip_id, str(exc)
+    spec = compute_log_mel(signal, config).astype(config.store_dtype)
+    with atomic_path(Path(target)) as tmp:
+        with tmp.open("wb") as handle:
+            np.save(handle, spec)
+    return clip_id, int(spec.shape[-1])
+
+
+def _init_worker() -> None:
+    torch.set_num_threads(1)
+
+
+class FeatureStore:
+    """Read access to one store folder (``<root>/<config key>``)."""
+
+    def __init__(self, folder: Path, config: FeatureConfig, index: dict[str, dict], failures: dict[str, str]):
+        self.folder = folder
+        self.config = config
+        self.index = index
+        self.failures = failures
+
+    @staticmethod
+    def folder_for(root: str | Path, config: FeatureConfig) -> Path:
+        return Path(root) / config.spectrogram_key()
+
+    @classmethod
+    def open(cls, root: str | Path, config: FeatureConfig | None = None) -> FeatureStore:
+        """Open the store under ``root`` for ``config`` (or the only store there if None)."""
+        root = Path(root)
+        if config is None:
+            candidates = sorted(p.parent for p in root.glob("*/config.json"))
+            if (root / "config.json").is_file():
+                candidates = [root]
+            if len(candidates) != 1:
+                raise StoreError(
+                    f"feature store {root}: found {len(candidates)} configurations; "
+                    "create it with `quadpred features` or name the configuration"
+                )
+            folder = candidates[0]
+        else:
+            folder = cls.folder_for(root, config)
+        config_path, index_path = folder / "config.json", folder / "index.json"
+        if not config_path.is_file() or not index_path.is_file():
+            raise StoreError(f"feature store {folder} is missing or incomplete: run `quadpred features` on it")
+        stored = from_dict(FeatureConfig, json.loads(config_path.read_text()), where=str(config_path))
+        if config is not None and stored.spectrogram_key() != config.spectrogram_key():
+            raise StoreError(f"feature store {folder} was built with another configuration; re-run `quadpred features`")
+        failures_path = folder / "failures.json"
+        failures = json.loads(failures_path.read_text()) if failures_path.is_file() else {}
+        return cls(folder, stored, json.loads(index_path.read_text()), failures)
+
+    def __contains__(self, clip_id: str) -> bool:
+        return clip_id in self.index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def frames(self, clip_id: str) -> int:
+        return int(self.index[clip_id]["frames"])
+
+    def load(self, clip_id: str) -> np.ndarray:
+        """The clip's (n_mels, frames) array, memory-mapped (read-only)."""
+        if clip_id not in self.index:
+            reason = self.failures.get(clip_id, "it is not in the store")
+            raise StoreError(f"clip {clip_id} has no features ({reason}); run `quadpred features` with its manifest")
+        return np.load(self.folder / "arrays" / self.index[clip_id]["file"], mmap_mode="r")
+
+    def verify(self) -> list[str]:
+        """Problems found: missing arrays or arrays whose shape disagrees with the index."""
+        problems = []
+        for clip_id, entry in self.index.items():
+            path = self.folder / "arrays" / entry["file"]
+            try:
+                array = np.load(path, mmap_mode="r")
+            except (OSError, ValueError) as exc:
+                problems.append(f"{clip_id}: {path.name} unreadable ({exc})")
+                continue
+            if array.shape != (self.config.n_mels, entry["frames"]):
+                problems.append(f"{clip_id}: shape {array.shape} != ({self.config.n_mels}, {entry['frames']})")
+        return problems
+
+
+def extract(
+    clips: Sequence[Clip],
+    root: str | Path,
+    config: FeatureConfig = FeatureConfig(),
+    *,
+    workers: int = 1,
+    progress: bool = True,
+) -> ExtractionResult:
+    """Compute and store the log-mel of every clip not yet in the store under ``root``.
+
+    Unreadable clips are recorded in failures.json and skipped. ``workers`` > 1 uses
+    that many processes.
+    """
+    folder = FeatureStore.folder_for(root, config)
+    arrays = folder / "arrays"
+    arrays.mkdir(parents=True, exist_ok=True)
+    save_json(config, folder / "config.json")
+    index_path, failures_path = folder / "index.json", folder / "failures.json"
+    index: dict[str, dict] = json.loads(index_path.read_text()) if index_path.is_file() else {}
+    failures: dict[str, str] = json.loads(failures_path.read_text()) if failures_path.is_file() else {}
+
+    jobs = []
+    existing = 0
+    for clip in clips:
+        target = arrays / array_name(clip.id)
+        if target.is_file():
+            if clip.id not in index:  # written by an interrupted run
+                index[clip.id] = {"file": target.name, "frames": int(np.load(target, mmap_mode="r").shape[-1])}
+            existing += 1
+        else:
+            jobs.append((clip.id, clip.path, str(target), config))
+
+    failed: dict[str, str] = {}
+    bar = tqdm(total=len(jobs), desc="log-mel features", unit="clip", disable=not progress or not jobs)
+    try:
+        if workers > 1 and len(jobs) > 1:
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
+                for clip_id, outcome in pool.map(_extract_one, jobs, chunksize=4):
+                    _record(clip_id, outcome, index, failed, arrays)
+                    bar.update()
+        else:
+            for job in jobs:
+                clip_id, outcome = _extract_one(job)
+                _record(clip_id, outcome, index, failed, arrays)
+                bar.update()
+    finally:
+        bar.close()
+        failures = {k: v for k, v in failures.items() if k not in index} | failed
+        write_text_atomic(index_path, json.dumps(index, indent=0, sort_keys=True))
+        write_text_atomic(failures_path, json.dumps(failures, indent=1, sort_keys=True))
+    if failed:
+        log.warning("features: skipped %d unreadable clip(s), e.g. %s", len(failed), next(iter(failed.values())))
+    return ExtractionResult(written=len(jobs) - len(failed), skipped_existing=existing, failed=failed)
+
+
+def _record(clip_id: str, outcome: int | str, index: dict, failed: dict, arrays: Path) -> None:
+    if isinstance(outcome, str):
+        failed[clip_id] = outcome
+    else:
+        index[clip_id] = {"file": array_name(clip_id), "frames": outcome}
+
+
+class ChunkDataset(torch.utils.data.Dataset):
+    """Chunks of stored log-mels with their labels: item i is (x, y, group).
+
+    x: (1, n_mels, chunk_frames) float32; y: (3,) int64 class indices of quadrant,
+    arousal, valence (-1 for unlabelled speech); group: int index into ``groups``.
+    Clips missing from the store (unreadable audio) are left out with a warning.
+    """
+
+    def __init__(self, store: FeatureStore, clips: Sequence[Clip], *, hop_frames: int | None = None):
+        config = store.config
+        self.store = store
+        self.chunk_frames = config.chunk_frames
+        hop = hop_frames or config.train_hop_frames
+        present = [c for c in clips if c.id in store]
+        if len(present) < len(clips):
+            log.warning("dataset: %d of %d clips have no features and are left out", len(clips) - len(present), len(clips))
+        self.clips = present
+        self.groups = sorted({c.group for c in present})
+        group_index = {g: i for i, g in enumerate(self.groups)}
+        clip_rows, starts, targets, groups = [], [], [], []
+        for row, clip in enumerate(present):
+            clip_starts = chunk_starts(store.frames(clip.id), chunk_frames=self.chunk_frames, hop_frames=hop)
+            labels = clip.targets() if clip.quadrant else {"quadrant": -1, "arousal": -1, "valence": -1}
+            clip_rows.append(np.full(len(clip_starts), row))
+            starts.append(clip_starts)
+            targets.append(np.tile([labels["quadrant"], labels["arousal"], labels["valence"]], (len(clip_starts), 1)))
+            groups.append(np.full(len(clip_starts), group_index[clip.group]))
+        self.clip_rows = np.concatenate(clip_rows) if clip_rows else np.zeros(0, np.int64)
+        self.starts = np.concatenate(starts) if starts else np.zeros(0, np.int64)
+        self.targets = torch.from_numpy(np.concatenate(targets).astype(np.int64)) if targets else torch.zeros(0, 3, dtype=torch.long)
+        self.group_ids = torch.from_numpy(np.concatenate(groups).astype(np.int64)) if groups else torch.zeros(0, dtype=torch.long)
+        self._arrays: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def _array(self, row: int) -> np.ndarray:
+        if row not in self._arrays:
+            self._arrays[row] = self.store.load(self.clips[row].id)
+        return self._arrays[row]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        start = int(self.starts[i])
+        window = self._array(int(self.clip_rows[i]))[:, start:start + self.chunk_frames]
+        x = torch.from_numpy(np.array(window, dtype=np.float32))[None]
+        return x, self.targets[i], self.group_ids[i]
+
+
+def store_summary(store: FeatureStore) -> dict:
+    """Clips, frames and config of a store, for printing."""
+    return {
+        "folder": str(store.folder),
+        "clips": len(store),
+        "frames": sum(int(e["frames"]) for e in store.index.values()),
+        "failures": len(store.failures),
+        "config": to_dict(store.config),
+    }

@@ -1,0 +1,52 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from quadpred.cli import main
+from quadpred.manifest import read_manifest
+
+
+def test_prepare_then_features(fourq_tree: Path, tmp_path: Path, capsys):
+    manifest = tmp_path / "m.jsonl"
+    assert main(["-q", "prepare", "4q", str(fourq_tree), "-o", str(manifest), "--group-by", "artist"]) == 0
+    clips = read_manifest(manifest)
+    assert len(clips) == 20 and {c.split for c in clips} == {"train", "valid", "test"}
+    assert main(["-q", "features", str(manifest), "-o", str(tmp_path / "store"), "--workers", "1"]) == 0
+    assert "20 written" in capsys.readouterr().out
+
+
+def test_prepare_with_hour_budget(librispeech_tree: Path, tmp_path: Path):
+    out = tmp_path / "m.jsonl"
+    assert main(["-q", "prepare", "librispeech", str(librispeech_tree), "-o", str(out), "--hours", str(5 / 3600)]) == 0
+    clips = read_manifest(out)
+    assert 2 <= len(clips) < 6 and {c.split for c in clips} <= {"train", "valid"}
+
+
+def test_errors_are_one_line_and_exit_1(tmp_path: Path, capsys):
+    assert main(["prepare", "4q", str(tmp_path / "nowhere"), "-o", str(tmp_path / "m.jsonl")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("quadpred: error:") and "nowhere" in err and "\n" not in err
+
+
+def test_refuses_to_overwrite_without_force(fourq_tree: Path, tmp_path: Path, capsys):
+    out = tmp_path / "m.jsonl"
+    out.write_text("keep me")
+    assert main(["-q", "prepare", "4q", str(fourq_tree), "-o", str(out)]) == 1
+    assert "--force" in capsys.readouterr().err and out.read_text() == "keep me"
+    assert main(["-q", "prepare", "4q", str(fourq_tree), "-o", str(out), "--force"]) == 0
+
+
+def test_bad_override_is_rejected(fourq_tree: Path, tmp_path: Path, capsys):
+    out = tmp_path / "m.jsonl"
+    main(["-q", "prepare", "4q", str(fourq_tree), "-o", str(out)])
+    assert main(["-q", "features", str(out), "-o", str(tmp_path / "s"), "--set", "nmels=3"]) == 1
+    assert "unknown key" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [[], ["prepare"], ["features"], ["synth"]])
+def test_help_everywhere(command: list[str], capsys):
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--help"])
+    assert info.value.code == 0
+    assert "usage: quadpred" in capsys.readouterr().out

@@ -1,0 +1,39 @@
+"""The readers on the real recordings in ../shared/data (present in CI and on developer machines).
+
+Counts are those of ../shared/data/README.md.
+"""
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from quadpred.corpora import CORPORA
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"real recordings not found at {DATA}")
+
+
+def test_fourq_real():
+    clips = CORPORA["4q"].prepare(DATA / "4q-emotion", group_by="artist")
+    assert Counter(c.quadrant for c in clips) == {"Q1": 158, "Q2": 159, "Q3": 170, "Q4": 159}
+    assert 5.2 < sum(c.duration for c in clips) / 3600 < 5.5
+    assert len({c.group for c in clips}) < len(clips)  # several songs per artist
+
+
+def test_librispeech_real():
+    clips = CORPORA["librispeech"].prepare(DATA / "librispeech")
+    assert len(clips) == 351
+    assert Counter(c.meta["subset"] for c in clips) == {"test-other": 100, "train-clean-100": 251}
+    assert 60 < sum(c.duration for c in clips) / 60 < 70
+
+
+def test_aishell_real():
+    clips = CORPORA["aishell"].prepare(DATA / "aishell")
+    assert len(clips) == 1005 and len({c.group for c in clips}) == 7
+    assert all("text" in c.meta for c in clips)
+
+
+def test_mandarin_table_real():
+    clips = CORPORA["table"].prepare(DATA / "mandarin-misc" / "clips.csv")
+    assert len(clips) == 35 and {c.language for c in clips} == {"man"}
