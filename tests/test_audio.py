@@ -2,8 +2,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import tone, write
+
 from quadpred.audio import load_audio, to_model_input
 from quadpred.errors import AudioError
 

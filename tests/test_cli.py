@@ -1,10 +1,10 @@
-import json
 from pathlib import Path
 
 import pytest
 
 from quadpred.cli import main
 from quadpred.manifest import read_manifest
+from quadpred.synth import SCALES
 
 
 def test_prepare_then_features(fourq_tree: Path, tmp_path: Path, capsys):
@@ -44,7 +44,20 @@ def test_bad_override_is_rejected(fourq_tree: Path, tmp_path: Path, capsys):
     assert "unknown key" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", [[], ["prepare"], ["features"], ["synth"]])
+def test_demo_on_the_tiny_world_runs_and_resumes(tmp_path: Path, capsys):
+    assert main(["-q", "demo", "-o", str(tmp_path), "--scale", "tiny", "--workers", "1"]) == 0
+    first = capsys.readouterr().out
+    tiny = SCALES["tiny"]
+    n_clips = (tiny.eng_speakers + tiny.man_speakers) * tiny.utterances_per_speaker + tiny.eng_music + tiny.man_music
+    assert f"features: {n_clips} clips" in first
+    for name in ("speech_eng", "speech_man", "music_eng", "music_man"):
+        assert read_manifest(tmp_path / "manifests" / f"{name}.jsonl")
+    card = (tmp_path / "world" / "data_card.json").stat().st_mtime
+    assert main(["-q", "demo", "-o", str(tmp_path), "--scale", "tiny", "--workers", "1"]) == 0
+    assert (tmp_path / "world" / "data_card.json").stat().st_mtime == card  # the world was reused
+
+
+@pytest.mark.parametrize("command", [[], ["prepare"], ["features"], ["synth"], ["demo"]])
 def test_help_everywhere(command: list[str], capsys):
     with pytest.raises(SystemExit) as info:
         main([*command, "--help"])

@@ -2,8 +2,8 @@ import librosa
 import numpy as np
 import pytest
 import torch
-
 from conftest import tone
+
 from quadpred.config import FeatureConfig
 from quadpred.features import LogMel, chunk, chunk_starts, compute_log_mel
 

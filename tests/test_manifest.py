@@ -4,8 +4,15 @@ from pathlib import Path
 import pytest
 
 from quadpred.errors import ManifestError
-from quadpred.manifest import (Clip, check_disjoint_groups, read_manifest, sample_hours, split_music,
-                               split_speech, write_manifest)
+from quadpred.manifest import (
+    Clip,
+    check_disjoint_groups,
+    read_manifest,
+    sample_hours,
+    split_music,
+    split_speech,
+    write_manifest,
+)
 
 
 def music(n_songs: int = 200, per_artist: int = 3) -> list[Clip]:

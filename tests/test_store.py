@@ -4,11 +4,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from quadpred.audio import load_audio
 from quadpred.config import FeatureConfig
 from quadpred.corpora import fourq
 from quadpred.errors import StoreError
 from quadpred.features import compute_log_mel
-from quadpred.audio import load_audio
 from quadpred.manifest import split_music
 from quadpred.store import ChunkDataset, FeatureStore, extract
 

@@ -31,6 +31,11 @@ def is_audio_path(path: Path) -> bool:
     return path.suffix.lower() in AUDIO_EXTENSIONS
 
 
+def audio_files_below(root: str | Path) -> list[Path]:
+    """Every audio file below ``root`` (recursively), sorted."""
+    return sorted(p for p in Path(root).rglob("*") if p.is_file() and is_audio_path(p))
+
+
 def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
     """Decode a file as it is: float32 array (samples, channels) and its sample rate."""
     path = Path(path)

@@ -70,6 +70,15 @@ def cmd_synth(args: argparse.Namespace) -> None:
     print(f"synthetic world written to {out} (data card: {card})")
 
 
+def cmd_demo(args: argparse.Namespace) -> None:
+    from .demo import run_demo
+
+    result = run_demo(args.output, scale=args.scale, seed=args.seed, workers=args.workers, progress=not args.quiet)
+    print(f"demo done: world {result.world}, manifests {result.manifests['music_eng'].parent}, store {result.store}")
+    print("Pretraining, transfer, the language grid and prediction join this demo as they are built "
+          "(see docs/ARCHITECTURE.md, 'Status').")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .corpora import CORPORA
 
@@ -123,6 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)), help="processes (default: all cores)")
     p.add_argument("--force", action="store_true", help="write into a non-empty folder")
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("demo", help="run the pipeline on the built-in world and say where everything is",
+                       description="Build the small synthetic world (once; cached), prepare English and Mandarin "
+                                   "speech and music manifests with the study's splits, and extract their features.")
+    p.add_argument("-o", "--output", default="demo-out", help="folder for everything (default: ./demo-out)")
+    p.add_argument("--scale", choices=("tiny", "small", "paper"), default="small", help="world size (default small)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the world and the splits")
+    p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)), help="processes (default: all cores)")
+    p.set_defaults(func=cmd_demo)
     return parser
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import multiprocessing
 import re
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -32,7 +31,7 @@ from .audio import load_audio
 from .config import FeatureConfig, from_dict, save_json, to_dict
 from .errors import AudioError, StoreError
 from .features import chunk_starts, compute_log_mel
-from .io import atomic_path, write_text_atomic
+from .io import atomic_path, process_context, write_text_atomic
 from .manifest import Clip
 
 log = logging.getLogger("quadpred")
@@ -177,7 +176,7 @@ def extract(
     bar = tqdm(total=len(jobs), desc="log-mel features", unit="clip", disable=not progress or not jobs)
     try:
         if workers > 1 and len(jobs) > 1:
-            context = multiprocessing.get_context("spawn")
+            context = process_context()
             with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
                 for clip_id, outcome in pool.map(_extract_one, jobs, chunksize=4):
                     _record(clip_id, outcome, index, failed, arrays)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ..audio import audio_files_below
 from ..errors import CorpusError
 from ..manifest import Clip
-from .common import audio_files, duration_or_none, log, read_transcripts, report_skipped, require_folder
+from .common import duration_or_none, log, read_transcripts, report_skipped, require_folder
 
 _UTTERANCE = re.compile(r"^BAC009(S\d{4})W\d{4}$")
 
@@ -21,7 +22,7 @@ def prepare(root: str | Path, *, language: str = "man") -> list[Clip]:
         transcripts.update(read_transcripts(trans))
     clips: list[Clip] = []
     skipped: list[str] = []
-    for path in audio_files(root):
+    for path in audio_files_below(root):
         match = _UTTERANCE.match(path.stem)
         if not match:
             continue

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..audio import audio_duration, is_audio_path
+from ..audio import audio_duration
 from ..errors import AudioError, CorpusError
 
 log = logging.getLogger("quadpred")
@@ -19,11 +19,6 @@ def require_folder(root: str | Path, corpus: str) -> Path:
     if not root.is_dir():
         raise CorpusError(f"{corpus}: folder {root} not found; give the corpus root folder")
     return root
-
-
-def audio_files(root: Path) -> list[Path]:
-    """Every audio file below ``root``, sorted (any extension libsndfile reads)."""
-    return sorted(p for p in root.rglob("*") if p.is_file() and is_audio_path(p))
 
 
 def duration_or_none(path: Path, skipped: list[str]) -> float | None:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..audio import audio_files_below
 from ..errors import CorpusError
 from ..labels import QUADRANTS
 from ..manifest import Clip
-from .common import audio_files, duration_or_none, log, read_csv_rows, report_skipped, require_folder
+from .common import duration_or_none, log, read_csv_rows, report_skipped, require_folder
 
 METADATA_NAME = "panda_dataset_taffc_metadata.csv"
 GROUPINGS = ("song", "artist")
@@ -40,7 +41,7 @@ def prepare(root: str | Path, *, group_by: str = "song", language: str = "eng") 
     disagreements = 0
     no_artist = 0
     for folder in folders:
-        for path in audio_files(folder):
+        for path in audio_files_below(folder):
             duration = duration_or_none(path, skipped)
             if duration is None:
                 continue

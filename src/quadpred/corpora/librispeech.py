@@ -7,9 +7,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ..audio import audio_files_below
 from ..errors import CorpusError
 from ..manifest import Clip
-from .common import audio_files, duration_or_none, log, read_transcripts, report_skipped, require_folder
+from .common import duration_or_none, log, read_transcripts, report_skipped, require_folder
 
 _UTTERANCE = re.compile(r"^(\d+)-(\d+)-(\d+)$")
 
@@ -22,7 +23,7 @@ def prepare(root: str | Path, *, language: str = "eng") -> list[Clip]:
     transcripts: dict[str, str] = {}
     for trans in sorted(root.rglob("*.trans.txt")):
         transcripts.update(read_transcripts(trans))
-    for path in audio_files(root):
+    for path in audio_files_below(root):
         match = _UTTERANCE.match(path.stem)
         if not match:
             continue

@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ import soundfile as sf
 import soxr
 from tqdm.auto import tqdm
 
-from ..io import write_text_atomic
+from ..io import process_context, write_text_atomic
 from ..labels import QUADRANTS
 from .espeak import VARIANTS, Voice, speak
 from .music import SAMPLE_RATE as MUSIC_RATE
@@ -164,7 +163,7 @@ def build_world(out: str | Path, *, scale: str = "small", seed: int = 0, workers
     bar = tqdm(total=len(jobs), desc=f"synthetic world ({scale})", unit="file", disable=not progress)
     results: list[dict[str, Any]] = []
     if workers > 1:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=process_context()) as pool:
             for result in pool.map(_run, jobs, chunksize=4):
                 results.append(result)
                 bar.update()
