@@ -91,3 +91,16 @@ def test_arousal_cues_are_audible(world: Path):
         centroid[high].append(float(librosa.feature.spectral_centroid(y=y, sr=16000).mean()))
     assert np.mean(rms[True]) > 1.5 * np.mean(rms[False])
     assert np.mean(centroid[True]) > np.mean(centroid[False])
+
+
+def test_paper_scale_matches_the_studys_hours(world: Path):
+    """Extrapolate the tiny world's mean utterance length to the paper scale's counts."""
+    import json
+
+    card = json.loads((world / "data_card.json").read_text())
+    paper = SCALES["paper"]
+    for language, speakers, hours in (("eng", paper.eng_speakers, 7.5), ("man", paper.man_speakers, 3.0)):
+        per_utterance = card["speech"][language]["hours"] / card["speech"][language]["utterances"]
+        estimate = per_utterance * speakers * paper.utterances_per_speaker
+        assert abs(estimate - hours) / hours < 0.25, (language, estimate)
+    assert (paper.eng_music, paper.man_music, paper.clip_seconds) == (900, 356, 30.0)
