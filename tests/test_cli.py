@@ -63,3 +63,11 @@ def test_help_everywhere(command: list[str], capsys):
         main([*command, "--help"])
     assert info.value.code == 0
     assert "usage: quadpred" in capsys.readouterr().out
+
+
+def test_python_dash_m_quadpred():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "quadpred", "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "prepare" in done.stdout and "features" in done.stdout

@@ -19,7 +19,7 @@ def test_librispeech_without_transcripts_warns_and_goes_on(librispeech_tree: Pat
         trans.unlink()
     clips = CORPORA["librispeech"].prepare(librispeech_tree)
     assert len(clips) == 6
-    assert "no *.trans.txt" in caplog.text
+    assert "no transcripts" in caplog.text
 
 
 def test_aishell(aishell_tree: Path):

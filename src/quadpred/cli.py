@@ -79,6 +79,11 @@ def cmd_demo(args: argparse.Namespace) -> None:
           "(see docs/ARCHITECTURE.md, 'Status').")
 
 
+def _add_workers(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1),
+                        help="processes (default: all cores)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .corpora import CORPORA
 
@@ -115,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "are reported and skipped.")
     p.add_argument("manifests", nargs="+", help="manifest file(s) from `quadpred prepare`")
     p.add_argument("-o", "--output", required=True, help="feature store root folder")
-    p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)), help="processes (default: all cores)")
+    _add_workers(p)
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a feature setting, e.g. --set n_mels=64 --set store_dtype=float16")
     p.set_defaults(func=cmd_features)
@@ -129,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", choices=("tiny", "small", "paper"), default="small",
                    help="tiny: seconds, for tests; small: the demo; paper: the study's hours")
     p.add_argument("--seed", type=int, default=0, help="seed (same seed, byte-identical files)")
-    p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)), help="processes (default: all cores)")
+    _add_workers(p)
     p.add_argument("--force", action="store_true", help="write into a non-empty folder")
     p.set_defaults(func=cmd_synth)
 
@@ -139,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="demo-out", help="folder for everything (default: ./demo-out)")
     p.add_argument("--scale", choices=("tiny", "small", "paper"), default="small", help="world size (default small)")
     p.add_argument("--seed", type=int, default=0, help="seed of the world and the splits")
-    p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)), help="processes (default: all cores)")
+    _add_workers(p)
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ..audio import audio_duration
+from ..audio import audio_duration, audio_files_below
 from ..errors import AudioError, CorpusError
+from ..manifest import Clip
 
 log = logging.getLogger("quadpred")
 
@@ -61,3 +63,42 @@ def read_transcripts(path: Path) -> dict[str, str]:
         if parts:
             texts[parts[0]] = parts[1] if len(parts) > 1 else ""
     return texts
+
+
+def utterance_clips(
+    root: Path,
+    *,
+    corpus: str,
+    language: str,
+    pattern: re.Pattern[str],
+    speaker_of: Callable[[re.Match[str]], str],
+    meta_of: Callable[[Path, re.Match[str]], dict],
+    transcripts: dict[str, str],
+    expected: str,
+) -> list[Clip]:
+    """Clips of the speech files below ``root`` whose stem matches ``pattern``.
+
+    Group = ``speaker_of(match)``; transcripts go into ``meta["text"]``. Raises CorpusError
+    naming ``expected`` (the file naming) when no file matches; warns once without transcripts.
+    """
+    clips: list[Clip] = []
+    skipped: list[str] = []
+    for path in audio_files_below(root):
+        match = pattern.match(path.stem)
+        if not match:
+            continue
+        duration = duration_or_none(path, skipped)
+        if duration is None:
+            continue
+        meta = meta_of(path, match)
+        if path.stem in transcripts:
+            meta["text"] = transcripts[path.stem]
+        clips.append(Clip(id=path.stem, path=str(path.resolve()), duration=duration, language=language,
+                          group=speaker_of(match), meta=meta))
+    report_skipped(corpus, skipped)
+    if not clips:
+        raise CorpusError(f"{corpus}: no files named {expected} below {root}; point at the corpus folder")
+    if not transcripts:
+        log.warning("%s: no transcripts below %s; going on without them", corpus, root)
+    log.info("%s: %d utterances, %d speakers", corpus, len(clips), len({c.group for c in clips}))
+    return clips
