@@ -179,12 +179,12 @@ def extract(
             context = process_context()
             with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
                 for clip_id, outcome in pool.map(_extract_one, jobs, chunksize=4):
-                    _record(clip_id, outcome, index, failed, arrays)
+                    _record(clip_id, outcome, index, failed)
                     bar.update()
         else:
             for job in jobs:
                 clip_id, outcome = _extract_one(job)
-                _record(clip_id, outcome, index, failed, arrays)
+                _record(clip_id, outcome, index, failed)
                 bar.update()
     finally:
         bar.close()
@@ -196,7 +196,7 @@ def extract(
     return ExtractionResult(written=len(jobs) - len(failed), skipped_existing=existing, failed=failed)
 
 
-def _record(clip_id: str, outcome: int | str, index: dict, failed: dict, arrays: Path) -> None:
+def _record(clip_id: str, outcome: int | str, index: dict, failed: dict) -> None:
     if isinstance(outcome, str):
         failed[clip_id] = outcome
     else:

@@ -8,6 +8,7 @@ columns are kept in ``meta``. The Mandarin table in ../shared/data has this form
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +47,9 @@ def prepare(
     arousal and valence columns, each within ``av_range`` when given.
     """
     path = find_table(root)
-    with path.open(encoding="utf-8-sig") as handle:
-        header = handle.readline()
-    file_column = "file" if "file" in [h.strip() for h in header.split(",")] else "path"
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        header = [h.strip() for h in next(csv.reader(handle), [])]
+    file_column = "file" if "file" in header else "path"
     required = (file_column, "arousal", "valence") if require_av else (file_column,)
     clips: list[Clip] = []
     skipped: list[str] = []

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -220,8 +221,6 @@ def _write_tables(out: Path, jobs: list[dict], results: list[dict], seed: int) -
 
 
 def _write_csv(path: Path, rows: list[dict[str, str]], *, quote_all: bool) -> None:
-    import io
-
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL,
                             lineterminator="\n")
