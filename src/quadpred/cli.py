@@ -22,7 +22,7 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
 
 def cmd_prepare(args: argparse.Namespace) -> None:
     from .corpora import CORPORA
-    from .manifest import sample_hours, split_music, split_speech, summary, write_manifest
+    from .manifest import sample_hours, split_study, summary, write_manifest
 
     out = Path(args.output)
     _refuse_overwrite(out, args.force)
@@ -37,9 +37,8 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     clips = corpus.prepare(args.root, **kwargs)
     if args.hours:
         clips = sample_hours(clips, args.hours, seed=args.seed)
-    labelled = all(c.quadrant for c in clips)
     if not args.keep_splits or any(c.split is None for c in clips):
-        clips = split_music(clips, seed=args.seed) if labelled else split_speech(clips, seed=args.seed)
+        clips = split_study(clips, seed=args.seed)
     write_manifest(out, clips)
     print(json.dumps(summary(clips), indent=1))
     print(f"wrote {out}")

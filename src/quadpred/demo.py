@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .config import FeatureConfig
 from .corpora import CORPORA
-from .manifest import Clip, read_manifest, split_music, split_speech, summary, write_manifest
+from .manifest import Clip, split_study, summary, write_manifest
 from .store import FeatureStore, extract
 from .synth import build_world
 
@@ -45,16 +45,15 @@ def ensure_world(folder: Path, *, scale: str, seed: int, workers: int, progress:
     return folder
 
 
-def prepare_world(world: Path, out: Path, *, seed: int) -> dict[str, Path]:
-    """Write one manifest per set of the world, with the study's splits; returns their paths."""
-    manifests = {}
+def prepare_world(world: Path, out: Path, *, seed: int) -> dict[str, tuple[Path, list[Clip]]]:
+    """Write one manifest per set of the world, with the study's splits; returns path and clips of each."""
+    prepared = {}
     for name, (corpus, relative, options) in WORLD_SETS.items():
-        clips: list[Clip] = CORPORA[corpus].prepare(world / relative, **options)
-        clips = split_music(clips, seed=seed) if name.startswith("music") else split_speech(clips, seed=seed)
+        clips = split_study(CORPORA[corpus].prepare(world / relative, **options), seed=seed)
         path = out / f"{name}.jsonl"
         write_manifest(path, clips)
-        manifests[name] = path
-    return manifests
+        prepared[name] = (path, clips)
+    return prepared
 
 
 def run_demo(out: str | Path, *, scale: str = "small", seed: int = 0, workers: int = 2,
@@ -64,13 +63,13 @@ def run_demo(out: str | Path, *, scale: str = "small", seed: int = 0, workers: i
     start = time.perf_counter()
     world = ensure_world(out / "world", scale=scale, seed=seed, workers=workers, progress=progress)
     print(f"[{time.perf_counter() - start:6.1f} s] world: {world} (see DATA_CARD.md there)")
-    manifests = prepare_world(world, out / "manifests", seed=seed)
-    for name, path in manifests.items():
-        info = summary(read_manifest(path))
+    prepared = prepare_world(world, out / "manifests", seed=seed)
+    for name, (path, clips) in prepared.items():
+        info = summary(clips)
         print(f"[{time.perf_counter() - start:6.1f} s] manifest {name}: {info['clips']} clips, "
               f"{info['hours']} h, {info['groups']} groups -> {path}")
-    clips = [clip for path in manifests.values() for clip in read_manifest(path)]
-    extract(clips, out / "features", FeatureConfig(), workers=workers, progress=progress)
+    every_clip = [clip for _, clips in prepared.values() for clip in clips]
+    extract(every_clip, out / "features", FeatureConfig(), workers=workers, progress=progress)
     store = FeatureStore.open(out / "features", FeatureConfig())
     print(f"[{time.perf_counter() - start:6.1f} s] features: {len(store)} clips -> {store.folder}")
-    return DemoResult(world=world, manifests=manifests, store=store.folder)
+    return DemoResult(world=world, manifests={name: path for name, (path, _) in prepared.items()}, store=store.folder)

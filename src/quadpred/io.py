@@ -1,14 +1,20 @@
-"""File and process plumbing: atomic writes (a temporary file, then a rename) and the
-start method of worker processes."""
+"""File and process plumbing: atomic writes (a temporary file, then a rename) and mapping
+jobs over worker processes with a progress bar."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
+
+from tqdm.auto import tqdm
+
+Job = TypeVar("Job")
 
 
 @contextmanager
@@ -39,3 +45,31 @@ def process_context() -> multiprocessing.context.BaseContext:
     PyTorch's DataLoader workers do), else spawn."""
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     return multiprocessing.get_context(method)
+
+
+def map_jobs(
+    function: Callable[[Job], Any],
+    jobs: Sequence[Job],
+    *,
+    workers: int,
+    desc: str,
+    unit: str,
+    progress: bool = True,
+    initializer: Callable[[], None] | None = None,
+) -> Iterable[Any]:
+    """Yield ``function(job)`` for every job, in order, with a progress bar.
+
+    ``workers`` > 1 runs the jobs in that many processes (``function`` must be picklable);
+    otherwise they run here. The bar is closed however the caller stops iterating.
+    """
+    with tqdm(total=len(jobs), desc=desc, unit=unit, disable=not progress or not jobs) as bar:
+        if workers > 1 and len(jobs) > 1:
+            with ProcessPoolExecutor(workers, mp_context=process_context(), initializer=initializer) as pool:
+                for result in pool.map(function, jobs, chunksize=4):
+                    bar.update()
+                    yield result
+        else:
+            for job in jobs:
+                result = function(job)
+                bar.update()
+                yield result

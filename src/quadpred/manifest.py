@@ -177,6 +177,13 @@ def split_music(clips: Sequence[Clip], *, test: float = 0.30, valid: float = 0.1
     )
 
 
+def split_study(clips: Sequence[Clip], *, seed: int = 0) -> list[Clip]:
+    """The study's split for a corpus: music's if every clip has a quadrant, else speech's."""
+    if all(c.quadrant for c in clips):
+        return split_music(clips, seed=seed)
+    return split_speech(clips, seed=seed)
+
+
 def check_disjoint_groups(clips: Iterable[Clip]) -> None:
     """Raise ManifestError if any group has clips in more than one split (leakage)."""
     seen: dict[str, set[str | None]] = defaultdict(set)

@@ -19,19 +19,17 @@ import json
 import logging
 import re
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .audio import load_audio
 from .config import FeatureConfig, from_dict, save_json, to_dict
 from .errors import AudioError, StoreError
 from .features import chunk_starts, compute_log_mel
-from .io import atomic_path, process_context, write_text_atomic
+from .io import atomic_path, map_jobs, write_text_atomic
 from .manifest import Clip
 
 log = logging.getLogger("quadpred")
@@ -173,21 +171,11 @@ def extract(
             jobs.append((clip.id, clip.path, str(target), config))
 
     failed: dict[str, str] = {}
-    bar = tqdm(total=len(jobs), desc="log-mel features", unit="clip", disable=not progress or not jobs)
     try:
-        if workers > 1 and len(jobs) > 1:
-            context = process_context()
-            with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
-                for clip_id, outcome in pool.map(_extract_one, jobs, chunksize=4):
-                    _record(clip_id, outcome, index, failed)
-                    bar.update()
-        else:
-            for job in jobs:
-                clip_id, outcome = _extract_one(job)
-                _record(clip_id, outcome, index, failed)
-                bar.update()
+        for clip_id, outcome in map_jobs(_extract_one, jobs, workers=workers, desc="log-mel features", unit="clip",
+                                         progress=progress, initializer=_init_worker):
+            _record(clip_id, outcome, index, failed)
     finally:
-        bar.close()
         failures = {k: v for k, v in failures.items() if k not in index} | failed
         write_text_atomic(index_path, json.dumps(index, indent=0, sort_keys=True))
         write_text_atomic(failures_path, json.dumps(failures, indent=1, sort_keys=True))

@@ -18,16 +18,14 @@ import csv
 import dataclasses
 import io
 import json
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import soundfile as sf
 import soxr
-from tqdm.auto import tqdm
 
-from ..io import process_context, write_text_atomic
+from ..io import map_jobs, write_text_atomic
 from ..labels import QUADRANTS
 from .espeak import VARIANTS, Voice, speak
 from .music import SAMPLE_RATE as MUSIC_RATE
@@ -162,18 +160,8 @@ def build_world(out: str | Path, *, scale: str = "small", seed: int = 0, workers
             + _speech_jobs(out, "man", sizes.man_speakers, sizes.utterances_per_speaker, seed)
             + _music_jobs(out, "eng", sizes.eng_music, sizes.eng_weights, sizes, seed)
             + _music_jobs(out, "man", sizes.man_music, sizes.man_weights, sizes, seed))
-    bar = tqdm(total=len(jobs), desc=f"synthetic world ({scale})", unit="file", disable=not progress)
-    results: list[dict[str, Any]] = []
-    if workers > 1:
-        with ProcessPoolExecutor(workers, mp_context=process_context()) as pool:
-            for result in pool.map(_run, jobs, chunksize=4):
-                results.append(result)
-                bar.update()
-    else:
-        for job in jobs:
-            results.append(_run(job))
-            bar.update()
-    bar.close()
+    results = list(map_jobs(_run, jobs, workers=workers, desc=f"synthetic world ({scale})", unit="file",
+                            progress=progress))
     _write_tables(out, jobs, results, seed)
     return _write_card(out, scale, seed, jobs, results)
 
