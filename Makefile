@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench bench-env clean
 
 setup: $(VENV)/.installed
 
@@ -23,6 +23,15 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/features.py
+	$(BIN)/python bench/train.py
+
+# the Keras/TensorFlow reference of bench/train.py lives in its own environment, never in quadpred's
+bench-env: bench/.venv-keras/.installed
+
+bench/.venv-keras/.installed:
+	$(PYTHON) -m venv bench/.venv-keras
+	bench/.venv-keras/bin/python -m pip install -q tensorflow-cpu numpy
+	touch $@
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -91,3 +91,21 @@ def ch818_table(tmp_path: Path) -> Path:
             write(root / "audio" / f"song{i}.mp3", tone(2.0, seed=200 + i))
             writer.writerow([f"audio/song{i}.mp3", a, v])
     return root / "labels.csv"
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory: pytest.TempPathFactory):
+    """The tiny built-in world, prepared and featurised once per test session (read-only for tests).
+
+    Returns (clips by set name: speech_eng, speech_man, music_eng, music_man; the feature store).
+    """
+    from quadpred.config import FeatureConfig
+    from quadpred.demo import ensure_world, prepare_world
+    from quadpred.store import FeatureStore, extract
+
+    root = tmp_path_factory.mktemp("tiny_study")
+    world = ensure_world(root / "world", scale="tiny", seed=0, workers=2, progress=False)
+    prepared = prepare_world(world, root / "manifests", seed=0)
+    clips = {name: found for name, (_, found) in prepared.items()}
+    extract([c for found in clips.values() for c in found], root / "features", FeatureConfig(), workers=2, progress=False)
+    return clips, FeatureStore.open(root / "features")

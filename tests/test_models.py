@@ -38,3 +38,61 @@ def test_denoising_autoencoder_learns_on_a_few_chunks():
         optimiser.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_transfer_model_shapes_at_every_stage():
+    from quadpred.config import FeatureConfig, ModelConfig
+    from quadpred.models import build_emotion_net, latent_features
+
+    torch.manual_seed(0)
+    model = build_emotion_net(ModelConfig(), FeatureConfig()).eval()
+    x = torch.randn(3, 1, 128, 31)
+    assert model.encoder(x).shape == (3, 128, 2, 31)
+    assert model.embed(x).shape == (3, latent_features(ModelConfig(), FeatureConfig())) == (3, 128 * 2 * 31)
+    assert model.head.trunk(model.embed(x)).shape == (3, 512)
+    assert sum(isinstance(m, torch.nn.Linear) for m in model.head.trunk) == 3
+    for task, classes in (("quadrant", 4), ("arousal", 2), ("valence", 2)):
+        assert sum(isinstance(m, torch.nn.Linear) for m in model.head.heads[task]) == 3  # 2 dense + output
+        assert model(x)[task].shape == (3, classes)
+        torch.testing.assert_close(model.probabilities(x)[task].sum(dim=1), torch.ones(3))
+
+
+def test_cpc_shapes_and_objectives():
+    from quadpred.config import FeatureConfig, ModelConfig
+    from quadpred.models import binary_loss, build_cpc, infonce_loss
+
+    torch.manual_seed(0)
+    config = ModelConfig(channels=(4, 8, 8), cpc_code_dim=16, cpc_context_dim=24, cpc_steps=2, cpc_segments=5)
+    cpc = build_cpc(config, FeatureConfig()).eval()
+    codes, predictions = cpc(torch.randn(3, 5, 1, 128, 31))
+    assert codes.shape == (3, 5, 16) and predictions.shape == (3, 5, 2, 16)
+    for objective in (infonce_loss, binary_loss):
+        loss, accuracy = objective(codes, predictions)
+        assert loss.ndim == 0 and torch.isfinite(loss) and 0 <= accuracy <= 1
+
+
+def test_infonce_picks_the_true_future_when_predictions_are_exact():
+    from quadpred.models import infonce_loss
+
+    torch.manual_seed(0)
+    codes = 10 * torch.nn.functional.normalize(torch.randn(2, 4, 8), dim=-1)
+    perfect = torch.stack([torch.roll(codes, -k, dims=1) for k in (1, 2)], dim=2)  # prediction k = code t+k
+    loss, accuracy = infonce_loss(codes, perfect)
+    assert accuracy == 1.0 and loss < 0.1
+    wrong_loss, _ = infonce_loss(codes, torch.randn_like(perfect))
+    assert wrong_loss > 10 * loss
+
+
+def test_bad_model_settings_are_rejected_by_name():
+    import pytest
+
+    from quadpred.config import FeatureConfig, ModelConfig
+    from quadpred.errors import ConfigError
+    from quadpred.models import build_emotion_net
+
+    with pytest.raises(ConfigError, match="pools"):
+        ModelConfig(channels=(8, 8), pools=(4, 4, 2, 2))
+    with pytest.raises(ConfigError, match="n_mels 100"):
+        build_emotion_net(ModelConfig(), FeatureConfig(n_mels=100))
+    with pytest.raises(ConfigError, match="cpc_objective"):
+        ModelConfig(cpc_objective="triplet")

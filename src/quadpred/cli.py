@@ -78,6 +78,70 @@ def cmd_demo(args: argparse.Namespace) -> None:
           "(see docs/ARCHITECTURE.md, 'Status').")
 
 
+def _run_config(args: argparse.Namespace):
+    from .config import RunConfig, apply_overrides, load_json
+
+    base = load_json(RunConfig, args.config) if args.config else RunConfig()
+    return apply_overrides(base, args.set or [])
+
+
+def _clips_and_store(args: argparse.Namespace):
+    from .manifest import read_manifest
+    from .store import FeatureStore
+
+    clips = [clip for manifest in args.manifests for clip in read_manifest(manifest)]
+    return clips, FeatureStore.open(args.features)
+
+
+def _print_fit(name: str, result) -> None:
+    print(f"{name}: {result.epochs_run} epochs, best epoch {result.best_epoch} (valid loss "
+          f"{result.best_valid_loss:.4f}){', stopped early' if result.stopped_early else ''} -> {result.folder}")
+
+
+def cmd_pretrain(args: argparse.Namespace) -> None:
+    from .stages import pretrain, tuned
+
+    run = _run_config(args)
+    clips, store = _clips_and_store(args)
+
+    def train(config, folder):
+        return pretrain(clips, store, folder, method=args.method, run=config, device=args.device,
+                        progress=not args.quiet, force=args.force)
+
+    _print_fit("pretrain", tuned(train, run, args.output, trials=args.tune, stage=args.method))
+
+
+def cmd_transfer(args: argparse.Namespace) -> None:
+    from .stages import transfer_stages
+
+    if (args.encoder is None) == (not args.baseline):
+        raise QuadpredError("give either --encoder PRETRAINED_DIR (transfer) or --baseline (random initialisation)")
+    run = _run_config(args)
+    clips, store = _clips_and_store(args)
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    results = transfer_stages(clips, store, args.output, encoder=args.encoder, stages=stages, run=run,
+                              device=args.device, progress=not args.quiet, force=args.force, trials=args.tune)
+    for stage, result in results.items():
+        _print_fit(stage, result)
+        scores = json.loads((result.folder / "metrics.json").read_text())
+        for split, report in scores.items():
+            f1 = ", ".join(f"{task} {values['f1']:.3f}" for task, values in report["song"].items())
+            print(f"  {split} song-level macro F1: {f1}")
+
+
+def _add_training(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("manifests", nargs="+", help="manifest file(s) from `quadpred prepare` (several: their union)")
+    parser.add_argument("--features", required=True, help="feature store root from `quadpred features`")
+    parser.add_argument("-o", "--output", required=True, help="output folder (a model directory per stage)")
+    parser.add_argument("--config", help="JSON file of run settings ({'model': {...}, 'train': {...}})")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="override a setting, e.g. --set train.epochs=5 --set model.dense_units=256")
+    parser.add_argument("--tune", type=int, default=0, metavar="N",
+                        help="choose lr and its decay by Bayesian optimisation (Optuna) over N runs")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ...")
+    parser.add_argument("--force", action="store_true", help="discard a finished or different run in the folder")
+
+
 def _add_workers(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1),
                         help="processes (default: all cores)")
@@ -145,6 +209,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the world and the splits")
     _add_workers(p)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("pretrain", help="pretrain an encoder on speech (SCAE denoising autoencoder or CPC)",
+                       description="Pretrain on the train split of speech manifests (several languages make the "
+                                   "follow-up study's mixture), with early stopping on the valid split. SCAE: "
+                                   "Gaussian noise (sd 0.3) on the input, MSE to the clean input, Adam lr 1e-3. "
+                                   "CPC: GRU context over 1-s segment codes predicts future codes (InfoNCE, or "
+                                   "--set model.cpc_objective=binary). Writes a self-describing model directory; "
+                                   "re-running resumes an interrupted run.")
+    _add_training(p)
+    p.add_argument("--method", choices=("scae", "cpc"), default="scae", help="pretraining method (default scae)")
+    p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("transfer", help="train the emotion model on labelled music, from a pretrained encoder",
+                       description="Stage feat-ext: the pretrained encoder frozen, dense layers and the quadrant/"
+                                   "arousal/valence heads trained (lr 1e-4). Stage full: everything trained on "
+                                   "from feat-ext (lr 5e-4). --baseline: the same network from random weights on "
+                                   "music only. Writes OUTPUT/<stage>/ model directories with metrics.json "
+                                   "(chunk- and song-level scores on valid and test).")
+    _add_training(p)
+    p.add_argument("--encoder", help="model directory from `quadpred pretrain`")
+    p.add_argument("--baseline", action="store_true", help="train from random initialisation (no encoder)")
+    p.add_argument("--stages", default="feat-ext,full", help="stages in order (default feat-ext,full)")
+    p.set_defaults(func=cmd_transfer)
     return parser
 
 

@@ -69,6 +69,109 @@ class FeatureConfig:
         return config_hash(fields)
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Network sizes (SYSTEM.md, Models); the defaults are the study's.
+
+    ``channels``/``pools``: the SCAE encoder; ``dense_units``, ``trunk_layers``, ``head_layers``:
+    the multi-task part of the transfer model; ``cpc_*``: the CPC pretraining model.
+    """
+
+    channels: tuple[int, ...] = (32, 64, 128)
+    pools: tuple[int, ...] = (4, 4, 2, 2)
+    conv_dropout: float = 0.25
+    dense_units: int = 512
+    trunk_layers: int = 3
+    head_layers: int = 2
+    dense_dropout: float = 0.25
+    cpc_code_dim: int = 256
+    cpc_context_dim: int = 256
+    cpc_steps: int = 3
+    cpc_segments: int = 6
+    cpc_objective: str = "infonce"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        object.__setattr__(self, "pools", tuple(int(p) for p in self.pools))
+        if len(self.pools) != len(self.channels) + 1:
+            raise ConfigError(f"pools needs one factor per conv block plus a final one: {len(self.channels) + 1} "
+                              f"values for channels {list(self.channels)}, got {list(self.pools)}")
+        if self.cpc_objective not in ("infonce", "binary"):
+            raise ConfigError(f"cpc_objective {self.cpc_objective!r} unknown: use 'infonce' or 'binary'")
+        if self.cpc_steps >= self.cpc_segments:
+            raise ConfigError(f"cpc_steps ({self.cpc_steps}) must be below cpc_segments ({self.cpc_segments})")
+        for name in ("dense_units", "trunk_layers", "head_layers", "cpc_code_dim", "cpc_context_dim", "cpc_steps"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+
+    def mel_reduction(self) -> int:
+        reduction = 1
+        for factor in self.pools:
+            reduction *= factor
+        return reduction
+
+
+# default learning rate of each training stage (SYSTEM.md; CPC and the baseline as their neighbours)
+STAGE_LEARNING_RATES: dict[str, float] = {
+    "pretrain": 1e-3, "cpc": 1e-3, "feat-ext": 1e-4, "full": 5e-4, "baseline": 5e-4,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """One training run. ``lr=None`` takes the stage's default (``STAGE_LEARNING_RATES``).
+
+    ``lr_decay`` is Keras's inverse-time decay per step, lr / (1 + decay * step), the
+    schedule whose rate the study tuned. ``balance``: 'weights' weighs each class's loss by
+    its inverse frequency, 'sampler' draws balanced batches, 'none' neither. ``max_batches``
+    caps the batches per epoch (quick runs); ``cache_embeddings`` trains the feat-ext heads on
+    encoder outputs computed once (the encoder is frozen, so the result is the same).
+    ``precision``: 'fp32' (default, reproducible), 'bf16' (about 2x faster on CPUs with
+    AVX-512-BF16 or AMX, and on GPUs) or 'fp16' (GPUs).
+    """
+
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float | None = None
+    lr_decay: float = 0.0
+    patience: int = 5
+    min_delta: float = 0.0
+    noise_sd: float = 0.3
+    loss_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    balance: str = "weights"
+    seed: int = 0
+    max_batches: int | None = None
+    cache_embeddings: bool = True
+    precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "loss_weights", tuple(float(w) for w in self.loss_weights))
+        if len(self.loss_weights) != 3:
+            raise ConfigError(f"loss_weights needs 3 values (quadrant, arousal, valence), got {list(self.loss_weights)}")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ConfigError(f"precision {self.precision!r} unknown: use 'fp32', 'bf16' (CPU or GPU) or 'fp16' (GPU)")
+        if self.balance not in ("weights", "sampler", "none"):
+            raise ConfigError(f"balance {self.balance!r} unknown: use 'weights', 'sampler' or 'none'")
+        for name in ("epochs", "batch_size", "patience"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.lr is not None and self.lr <= 0:
+            raise ConfigError(f"lr must be positive, got {self.lr}")
+        if self.lr_decay < 0:
+            raise ConfigError(f"lr_decay must be >= 0, got {self.lr_decay}")
+
+    def learning_rate(self, stage: str) -> float:
+        return self.lr if self.lr is not None else STAGE_LEARNING_RATES[stage]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Model and training settings of one run; ``--set model.dense_units=128 train.epochs=5``."""
+
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+
 def to_dict(config: Any) -> dict[str, Any]:
     """Plain nested dict of a config dataclass."""
     return dataclasses.asdict(config)

@@ -28,3 +28,11 @@ class ManifestError(QuadpredError):
 
 class StoreError(QuadpredError):
     """A feature store is missing, incomplete or was built with another configuration."""
+
+
+class TrainingError(QuadpredError):
+    """Training cannot start or go on: no data for a split, a diverging loss, a clashing run folder."""
+
+
+class ModelDirError(QuadpredError):
+    """A model directory is missing, incomplete or of the wrong kind."""

@@ -233,10 +233,66 @@ class ChunkDataset(torch.utils.data.Dataset):
         return self._arrays[row]
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        start = int(self.starts[i])
-        window = self._array(int(self.clip_rows[i]))[:, start:start + self.chunk_frames]
-        x = torch.from_numpy(np.array(window, dtype=np.float32))[None]
-        return x, self.targets[i], self.group_ids[i]
+        x, y, group = self.gather(np.array([i]))
+        return x[0], y[0], group[0]
+
+    def gather(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A whole batch at once: x (n, 1, n_mels, chunk_frames) float32, y (n, 3), groups (n,)."""
+        out = np.empty((len(indices), 1, self.store.config.n_mels, self.chunk_frames), dtype=np.float32)
+        for slot, i in enumerate(indices):
+            start = int(self.starts[i])
+            out[slot, 0] = self._array(int(self.clip_rows[i]))[:, start:start + self.chunk_frames]
+        index = torch.as_tensor(indices, dtype=torch.long)
+        return torch.from_numpy(out), self.targets[index], self.group_ids[index]
+
+    def clip_of_chunk(self) -> np.ndarray:
+        """(chunks,) index into ``clips`` of each chunk, for song-level scores."""
+        return self.clip_rows.copy()
+
+
+class SegmentDataset(torch.utils.data.Dataset):
+    """Runs of consecutive, non-overlapping chunks for CPC: item i is (segments, 1, n_mels, chunk_frames).
+
+    Each clip gives as many whole runs as fit; clips too short for one run are left out.
+    """
+
+    def __init__(self, store: FeatureStore, clips: Sequence[Clip], *, segments: int):
+        self.store = store
+        self.chunk_frames = store.config.chunk_frames
+        self.segments = segments
+        span = segments * self.chunk_frames
+        self.clips = [c for c in clips if c.id in store]
+        rows, starts = [], []
+        for row, clip in enumerate(self.clips):
+            for start in range(0, store.frames(clip.id) - span + 1, span):
+                rows.append(row)
+                starts.append(start)
+        if not rows:
+            seconds = span * store.config.hop_length / store.config.sample_rate
+            raise StoreError(f"no clip is long enough for {segments} CPC segments (~{seconds:.0f} s): "
+                             "lower model.cpc_segments or use longer recordings")
+        self.clip_rows = np.asarray(rows)
+        self.starts = np.asarray(starts)
+        self._arrays: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor]:
+        return (self.gather(np.array([i]))[0][0],)
+
+    def gather(self, indices: np.ndarray) -> tuple[torch.Tensor]:
+        """x (n, segments, 1, n_mels, chunk_frames) float32."""
+        n_mels, width = self.store.config.n_mels, self.chunk_frames
+        out = np.empty((len(indices), self.segments, 1, n_mels, width), dtype=np.float32)
+        for slot, i in enumerate(indices):
+            row = int(self.clip_rows[i])
+            if row not in self._arrays:
+                self._arrays[row] = self.store.load(self.clips[row].id)
+            start = int(self.starts[i])
+            run = self._arrays[row][:, start:start + self.segments * width]
+            out[slot, :, 0] = run.reshape(n_mels, self.segments, width).transpose(1, 0, 2)
+        return (torch.from_numpy(out),)
 
 
 def store_summary(store: FeatureStore) -> dict:

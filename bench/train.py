@@ -1,0 +1,122 @@
+"""Training-step and inference throughput of the transfer model: quadpred against the published
+architecture in Keras/TensorFlow, same batch, same machine, in one run.
+
+The Keras side runs bench/keras_reference.py in the benchmark's own environment
+(``make bench-env`` creates bench/.venv-keras with tensorflow-cpu; never a quadpred
+dependency). Ours runs the training loop's own ``train_step`` in fp32 and in bf16 autocast
+(checked against fp32), channels-last, and inference in inference mode. One line per comparison.
+
+    python bench/train.py [--batch 64] [--steps 10] [--keras-python bench/.venv-keras/bin/python]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from quadpred.config import FeatureConfig, ModelConfig
+from quadpred.models import build_emotion_net
+from quadpred.objectives import MultiTask
+from quadpred.train import autocast, train_step
+
+HERE = Path(__file__).resolve().parent
+
+
+def ours(batch: int, steps: int, precision: str) -> dict[str, float]:
+    torch.manual_seed(0)
+    model = build_emotion_net(ModelConfig(), FeatureConfig()).to(memory_format=torch.channels_last)
+    x = torch.randn(batch, 1, 128, 31)
+    y = torch.stack([torch.randint(0, k, (batch,)) for k in (4, 2, 2)], dim=1)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
+    objective = MultiTask()
+    model.train()
+    for _ in range(3):
+        train_step(model, objective, (x, y), optimiser, precision=precision)
+    start = time.perf_counter()
+    for _ in range(steps):
+        train_step(model, objective, (x, y), optimiser, precision=precision)
+    train = batch * steps / (time.perf_counter() - start)
+    model.eval()
+    with torch.inference_mode(), autocast(x.device, precision):
+        for _ in range(3):
+            model(x)
+        start = time.perf_counter()
+        for _ in range(steps * 3):
+            model(x)
+        infer = batch * steps * 3 / (time.perf_counter() - start)
+    return {"train": train, "infer": infer}
+
+
+def agreement(batch: int) -> tuple[float, float]:
+    """Largest difference of bf16 from fp32: output probabilities of one model, and the loss
+    after 20 training steps from the same start."""
+    torch.manual_seed(0)
+    reference = build_emotion_net(ModelConfig(), FeatureConfig()).to(memory_format=torch.channels_last)
+    x = torch.randn(batch, 1, 128, 31)
+    y = torch.stack([torch.randint(0, k, (batch,)) for k in (4, 2, 2)], dim=1)
+    with torch.inference_mode():
+        fp32 = reference.eval().probabilities(x)
+        with autocast(x.device, "bf16"):
+            bf16 = reference.probabilities(x)
+    probability_gap = max((fp32[t] - bf16[t].float()).abs().max().item() for t in fp32)
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        model = build_emotion_net(ModelConfig(), FeatureConfig()).to(memory_format=torch.channels_last).train()
+        optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
+        for step in range(20):
+            torch.manual_seed(step)
+            losses[precision] = train_step(model, MultiTask(), (x, y), optimiser, precision=precision)
+    return probability_gap, abs(losses["fp32"] - losses["bf16"]) / losses["fp32"]
+
+
+def keras(python: str, batch: int, steps: int, threads: int) -> dict[str, float] | None:
+    if not Path(python).exists():
+        print(f"keras: {python} not found; run `make bench-env` to create the reference environment")
+        return None
+    out = subprocess.run([python, str(HERE / "keras_reference.py"), "--batch", str(batch), "--steps", str(steps),
+                          "--threads", str(threads)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--keras-python", default=str(HERE / ".venv-keras" / "bin" / "python"))
+    args = parser.parse_args()
+    threads = torch.get_num_threads()
+    model = build_emotion_net(ModelConfig(), FeatureConfig()).eval()
+    with FlopCounterMode(display=False) as counter:
+        model(torch.randn(args.batch, 1, 128, 31))
+    gflop = counter.get_total_flops() / args.batch / 1e9
+    print(f"model: {gflop:.3f} GFLOP per chunk forward (~{3 * gflop:.2f} per training step), "
+          f"{sum(p.numel() for p in model.parameters()):,} parameters, {threads} threads, batch {args.batch}, "
+          f"torch {torch.__version__}, {os.cpu_count()} cores")
+    reference = keras(args.keras_python, args.batch, args.steps, threads)
+    results = {precision: ours(args.batch, args.steps, precision) for precision in ("fp32", "bf16")}
+    for kind, name in (("train", "training"), ("infer", "inference")):
+        for precision, measured in results.items():
+            line = f"{name} ({precision}): ours {measured[kind]:.1f} chunks/s"
+            if reference:
+                line += f", keras {reference[kind]:.1f} chunks/s, ratio {measured[kind] / reference[kind]:.2f}"
+            factor = 3 if kind == "train" else 1
+            print(f"{line}  [{measured[kind] * factor * gflop:.0f} GFLOP/s]")
+    gap, loss_gap = agreement(args.batch)
+    print(f"bf16 vs fp32: largest probability difference {gap:.4f}; loss after 20 steps differs by {100 * loss_gap:.2f} %")
+    if reference:
+        print(f"keras reference: tensorflow {reference['tensorflow']}, {reference['parameters']:,} parameters "
+              "(batch-norm statistics included)")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Build each model of the study from a :class:`ModelConfig` and the feature shape."""
+
+from __future__ import annotations
+
+from ..config import FeatureConfig, ModelConfig
+from ..errors import ConfigError
+from .cpc import CPC
+from .heads import EmotionNet, MultiTaskHead
+from .scae import SCAE, Decoder, Encoder
+
+
+def latent_shape(model: ModelConfig, features: FeatureConfig) -> tuple[int, int, int]:
+    """(channels, mels, frames) of the encoder's output for one chunk."""
+    reduction = model.mel_reduction()
+    if features.n_mels % reduction:
+        raise ConfigError(f"n_mels {features.n_mels} is not divisible by the encoder's mel pooling "
+                          f"{list(model.pools)} (product {reduction}): change n_mels or pools")
+    return model.channels[-1], features.n_mels // reduction, features.chunk_frames
+
+
+def latent_features(model: ModelConfig, features: FeatureConfig) -> int:
+    channels, mels, frames = latent_shape(model, features)
+    return channels * mels * frames
+
+
+def build_encoder(model: ModelConfig) -> Encoder:
+    return Encoder(model.channels, model.pools, dropout=model.conv_dropout)
+
+
+def build_scae(model: ModelConfig, features: FeatureConfig) -> SCAE:
+    latent_shape(model, features)
+    return SCAE(build_encoder(model), Decoder(model.channels, model.pools, dropout=model.conv_dropout))
+
+
+def build_emotion_net(model: ModelConfig, features: FeatureConfig) -> EmotionNet:
+    head = MultiTaskHead(latent_features(model, features), units=model.dense_units,
+                         trunk_layers=model.trunk_layers, head_layers=model.head_layers, dropout=model.dense_dropout)
+    return EmotionNet(build_encoder(model), head)
+
+
+def build_cpc(model: ModelConfig, features: FeatureConfig) -> CPC:
+    return CPC(build_encoder(model), latent_features(model, features), code_dim=model.cpc_code_dim,
+               context_dim=model.cpc_context_dim, steps=model.cpc_steps)

@@ -1,0 +1,86 @@
+"""What each training stage minimises, given a model and one batch.
+
+Every objective maps (model, batch, training) to (loss, extra numbers for the history).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .labels import TASKS
+from .models.cpc import CPC_OBJECTIVES
+
+
+class Objective(Protocol):
+    def loss(self, model: nn.Module, batch: Sequence[Tensor], training: bool) -> tuple[Tensor, dict[str, float]]: ...
+
+
+class Denoising:
+    """SCAE pretraining: reconstruct the clean input from input + N(0, noise_sd^2); MSE.
+
+    Validation scores the reconstruction of the clean input, so it needs no random numbers.
+    """
+
+    def __init__(self, noise_sd: float) -> None:
+        self.noise_sd = noise_sd
+
+    def loss(self, model: nn.Module, batch: Sequence[Tensor], training: bool) -> tuple[Tensor, dict[str, float]]:
+        x = batch[0]
+        noisy = x + self.noise_sd * torch.randn_like(x) if training else x
+        return F.mse_loss(model(noisy), x), {}
+
+
+class MultiTask:
+    """Weighted sum of the cross-entropies of quadrant, arousal and valence (2-class softmax
+    cross-entropy is the binary cross-entropy of the study). Batch: (inputs, targets (n, 3), ...).
+
+    ``class_weights``: per task, one weight per class (the imbalance remedy), or None.
+    """
+
+    def __init__(self, loss_weights: Sequence[float] = (1.0, 1.0, 1.0),
+                 class_weights: Mapping[str, Tensor] | None = None) -> None:
+        self.loss_weights = dict(zip(TASKS, loss_weights))
+        self.class_weights = dict(class_weights or {})
+
+    def loss(self, model: nn.Module, batch: Sequence[Tensor], training: bool) -> tuple[Tensor, dict[str, float]]:
+        inputs, targets = batch[0], batch[1]
+        logits = model(inputs)
+        total = inputs.new_zeros(())
+        extras = {}
+        for column, task in enumerate(TASKS):
+            weight = self.class_weights.get(task)
+            task_loss = F.cross_entropy(logits[task], targets[:, column],
+                                        weight=None if weight is None else weight.to(inputs.device))
+            total = total + self.loss_weights[task] * task_loss
+            extras[f"{task}_accuracy"] = (logits[task].argmax(dim=1) == targets[:, column]).float().mean().item()
+        return total, extras
+
+
+def inverse_frequency_weights(targets: np.ndarray) -> dict[str, Tensor]:
+    """Per task, n / (classes * count) for each class (0 for a class absent from ``targets`` (n, 3))."""
+    weights = {}
+    for column, (task, names) in enumerate(TASKS.items()):
+        counts = np.bincount(targets[:, column][targets[:, column] >= 0], minlength=len(names)).astype(np.float64)
+        present = counts > 0
+        values = np.zeros(len(names))
+        values[present] = counts.sum() / (present.sum() * counts[present])
+        weights[task] = torch.tensor(values, dtype=torch.float32)
+    return weights
+
+
+class Contrastive:
+    """CPC pretraining with the InfoNCE or the authors' binary objective. Batch: (x (n, segments, 1, mels, frames),)."""
+
+    def __init__(self, objective: str) -> None:
+        self.objective = CPC_OBJECTIVES[objective]
+
+    def loss(self, model: nn.Module, batch: Sequence[Tensor], training: bool) -> tuple[Tensor, dict[str, float]]:
+        codes, predictions = model(batch[0])
+        loss, accuracy = self.objective(codes, predictions)
+        return loss, {"cpc_accuracy": accuracy.item()}

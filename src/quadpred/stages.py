@@ -1,0 +1,287 @@
+"""The study's training stages as functions: data from a manifest and a feature store in, a
+model directory out.
+
+- :func:`pretrain`: SCAE (denoising) or CPC on speech of one language or a mixture.
+- :func:`transfer`: one stage on labelled music: ``feat-ext`` (pretrained encoder frozen),
+  ``full`` (everything trained, continuing from feat-ext), ``baseline`` (random initialisation).
+- :func:`transfer_stages`: feat-ext then full, as the study did.
+- :func:`evaluate`: chunk- and song-level scores of a model on a split.
+
+Every run folder is a self-describing model directory (modeldir.py); re-running a finished
+folder with the same settings does nothing, an interrupted one resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import __version__
+from .batches import Batches, TensorRows
+from .config import FeatureConfig, ModelConfig, RunConfig, to_dict
+from .errors import ModelDirError, TrainingError
+from .labels import TASKS
+from .manifest import Clip, check_disjoint_groups, summary
+from .metrics import task_report
+from .modeldir import CONFIG_NAME, configs_of, is_complete, load_encoder_state, load_state, read_config, write_json
+from .models import build_cpc, build_emotion_net, build_scae
+from .objectives import Contrastive, Denoising, MultiTask, inverse_frequency_weights
+from .store import ChunkDataset, FeatureStore, SegmentDataset
+from .train import FitResult, fit, read_summary, resolve_device
+
+log = logging.getLogger("quadpred")
+
+TRANSFER_STAGES = ("feat-ext", "full", "baseline")
+PRETRAIN_METHODS = ("scae", "cpc")
+EpochHook = Callable[[int, dict], None]
+
+
+def split_of(clips: Sequence[Clip], split: str) -> list[Clip]:
+    return [c for c in clips if c.split == split]
+
+
+def _describe(kind: str, stage: str, run: RunConfig, features: FeatureConfig, clips: Sequence[Clip],
+              **extra: Any) -> dict[str, Any]:
+    return {"kind": kind, "stage": stage, "model": to_dict(run.model), "train": to_dict(run.train),
+            "features": to_dict(features), "labels": {t: list(n) for t, n in TASKS.items()},
+            "data": summary(list(clips)), "languages": sorted({c.language for c in clips}),
+            "quadpred_version": __version__, **extra}
+
+
+def _open_run(folder: Path, info: dict[str, Any], force: bool) -> bool:
+    """Prepare ``folder`` for a run described by ``info``; True if it is already finished."""
+    config_path = folder / CONFIG_NAME
+    if config_path.is_file():
+        existing = json.loads(config_path.read_text())
+        wanted = json.loads(json.dumps(info))  # as it reads back from the file (tuples become lists)
+        same = {k: v for k, v in existing.items() if k != "quadpred_version"} == \
+               {k: v for k, v in wanted.items() if k != "quadpred_version"}
+        if same and not force:
+            return is_complete(folder)
+        if not force:
+            raise TrainingError(f"{folder} holds a run with other settings or data: choose another output "
+                                "folder or pass --force to start afresh")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(config_path, info)
+    return False
+
+
+def _finished(folder: Path) -> FitResult:
+    summary_ = read_summary(folder)
+    history = json.loads((folder / "history.json").read_text())
+    return FitResult(folder=folder, epochs_run=summary_["epochs_run"], best_epoch=summary_["best_epoch"],
+                     best_valid_loss=summary_["best_valid_loss"], stopped_early=summary_["stopped_early"],
+                     history=history, seconds=summary_["seconds"])
+
+
+def _check_splits(clips: Sequence[Clip], what: str) -> None:
+    check_disjoint_groups(clips)
+    if not split_of(clips, "train"):
+        raise TrainingError(f"{what}: no clip has split 'train'; prepare the manifest with `quadpred prepare`")
+
+
+def pretrain(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, method: str = "scae",
+             run: RunConfig = RunConfig(), device: str = "auto", progress: bool = True, force: bool = False,
+             on_epoch_end: EpochHook | None = None) -> FitResult:
+    """Pretrain an encoder on (speech) clips: 'scae' denoising autoencoder or 'cpc'.
+
+    Several languages in ``clips`` make the follow-up study's mixture. Uses the train and valid
+    splits; test clips are ignored.
+    """
+    if method not in PRETRAIN_METHODS:
+        raise TrainingError(f"pretraining method {method!r} unknown: use one of {', '.join(PRETRAIN_METHODS)}")
+    folder = Path(folder)
+    _check_splits(clips, "pretraining")
+    features = store.config
+    stage = "pretrain" if method == "scae" else "cpc"
+    info = _describe(method, stage, run, features, [c for c in clips if c.split in ("train", "valid")])
+    if _open_run(folder, info, force):
+        return _finished(folder)
+    torch.manual_seed(run.train.seed)
+    if method == "scae":
+        model: nn.Module = build_scae(run.model, features)
+        train_set, valid_set = (ChunkDataset(store, split_of(clips, s)) for s in ("train", "valid"))
+        objective: Any = Denoising(run.train.noise_sd)
+    else:
+        model = build_cpc(run.model, features)
+        train_set, valid_set = (SegmentDataset(store, split_of(clips, s), segments=run.model.cpc_segments)
+                                if split_of(clips, s) else None for s in ("train", "valid"))
+        objective = Contrastive(run.model.cpc_objective)
+    train, valid = _batches(train_set, run, None, training=True), _batches(valid_set, run, None, training=False)
+    return fit(model, objective, train, valid, folder=folder, config=run.train, lr=run.train.learning_rate(stage),
+               device=resolve_device(device), progress=progress, on_epoch_end=on_epoch_end)
+
+
+def _labelled(clips: Sequence[Clip]) -> None:
+    unlabelled = [c.id for c in clips if c.quadrant is None]
+    if unlabelled:
+        raise TrainingError(f"transfer needs a quadrant label on every clip; {len(unlabelled)} have none "
+                            f"(first: {unlabelled[0]}): give a labelled music manifest")
+
+
+def _encoder_config(run: RunConfig, source: dict[str, Any]) -> RunConfig:
+    """``run`` with the encoder settings of a pretrained model (the weights decide the shape)."""
+    pretrained, _ = configs_of(source)
+    model = ModelConfig(**{**to_dict(run.model), "channels": pretrained.channels, "pools": pretrained.pools})
+    return RunConfig(model=model, train=run.train)
+
+
+@torch.no_grad()
+def _embed(model: nn.Module, dataset: ChunkDataset, device: torch.device, batch_size: int = 256) -> torch.Tensor:
+    model.eval()
+    parts = [model.embed(x.to(device)).cpu() for x, _, _ in Batches(dataset, batch_size).epoch(0)]
+    return torch.cat(parts) if parts else torch.zeros(0)
+
+
+def transfer(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, stage: str,
+             init: str | Path | None = None, run: RunConfig = RunConfig(), device: str = "auto",
+             progress: bool = True, force: bool = False, on_epoch_end: EpochHook | None = None) -> FitResult:
+    """One transfer stage on labelled music clips (train/valid splits; test is scored at the end).
+
+    ``init``: for 'feat-ext' a pretrained model directory (its encoder is loaded and frozen);
+    for 'full' the feat-ext directory (all weights) or a pretrained one (encoder only);
+    for 'baseline' nothing (random initialisation).
+    """
+    if stage not in TRANSFER_STAGES:
+        raise TrainingError(f"transfer stage {stage!r} unknown: use one of {', '.join(TRANSFER_STAGES)}")
+    if stage == "baseline" and init is not None:
+        raise TrainingError("the baseline starts from random weights: give no encoder")
+    if stage != "baseline" and init is None:
+        raise TrainingError(f"stage {stage} needs a pretrained model directory (--encoder)")
+    folder = Path(folder)
+    _check_splits(clips, "transfer")
+    _labelled(clips)
+    features = store.config
+    source = read_config(init) if init is not None else None
+    if source is not None:
+        run = _encoder_config(run, source)
+        _, source_features = configs_of(source)
+        if source_features.spectrogram_key() != features.spectrogram_key() or \
+                source_features.chunk_frames != features.chunk_frames:
+            raise TrainingError(f"{init} was trained on other features than the store {store.folder}: "
+                                "extract the music with the same feature settings")
+    info = _describe("emotion", stage, run, features, clips,
+                     init={"folder": str(init), "kind": source["kind"], "stage": source["stage"],
+                           "languages": source.get("languages")} if source else None)
+    if _open_run(folder, info, force):
+        result = _finished(folder)
+    else:
+        result = _train_transfer(clips, store, folder, stage=stage, init=init, source=source, run=run,
+                                 device=resolve_device(device), progress=progress, on_epoch_end=on_epoch_end)
+    if not (folder / "metrics.json").is_file():
+        write_json(folder / "metrics.json", {s: evaluate(folder, store, clips, split=s, device=device)
+                                             for s in ("valid", "test") if split_of(clips, s)})
+    return result
+
+
+def _train_transfer(clips: Sequence[Clip], store: FeatureStore, folder: Path, *, stage: str, init: Any,
+                    source: dict | None, run: RunConfig, device: torch.device, progress: bool,
+                    on_epoch_end: EpochHook | None) -> FitResult:
+    torch.manual_seed(run.train.seed)
+    model = build_emotion_net(run.model, store.config)
+    if source is not None and source["kind"] == "emotion" and stage == "full":
+        model.load_state_dict(load_state(init))
+    elif source is not None:
+        model.encoder.load_state_dict(load_encoder_state(init)[0])
+    train_set, valid_set = ChunkDataset(store, split_of(clips, "train")), ChunkDataset(store, split_of(clips, "valid"))
+    targets = train_set.targets.numpy()
+    weights = inverse_frequency_weights(targets) if run.train.balance == "weights" else None
+    objective = MultiTask(run.train.loss_weights, weights)
+    balance_by = targets[:, 0] if run.train.balance == "sampler" else None
+    lr = run.train.learning_rate(stage)
+    common = dict(folder=folder, config=run.train, lr=lr, device=device, progress=progress, on_epoch_end=on_epoch_end)
+    if stage != "feat-ext":
+        return fit(model, objective, _batches(train_set, run, balance_by, training=True),
+                   _batches(valid_set, run, None, training=False), **common)
+    for parameter in model.encoder.parameters():
+        parameter.requires_grad_(False)
+    if not run.train.cache_embeddings:
+        return fit(model, objective, _batches(train_set, run, balance_by, training=True),
+                   _batches(valid_set, run, None, training=False), frozen=[model.encoder], **common)
+    # the frozen encoder in eval mode is a fixed function: run it once per chunk, train the head on its outputs
+    model.to(device)
+    train_rows = TensorRows(_embed(model, train_set, device), train_set.targets)
+    valid_rows = TensorRows(_embed(model, valid_set, device), valid_set.targets) if len(valid_set) else None
+    return fit(model.head, objective, _batches(train_rows, run, balance_by, training=True),
+               _batches(valid_rows, run, None, training=False), save=model, **common)
+
+
+def _batches(dataset: Any, run: RunConfig, balance_by: np.ndarray | None, *, training: bool) -> Batches | None:
+    """Shuffled (or balanced), capped batches for training; every row in order for validation."""
+    if dataset is None or len(dataset) == 0:
+        return None
+    if not training:
+        return Batches(dataset, run.train.batch_size)
+    return Batches(dataset, run.train.batch_size, shuffle=True, seed=run.train.seed, balance_by=balance_by,
+                   max_batches=run.train.max_batches)
+
+
+def tuned(train: Callable[[RunConfig, Path], FitResult], run: RunConfig, folder: str | Path, *, trials: int,
+          stage: str) -> FitResult:
+    """``train(run, folder)`` as is when ``trials`` is 0, else after an Optuna search of lr and decay
+    over ``trials`` runs (tune.py); the best run is copied into ``folder``."""
+    folder = Path(folder)
+    if trials <= 0:
+        return train(run, folder)
+    from .tune import tune
+
+    tune(lambda config, trial_folder: train(RunConfig(model=run.model, train=config), trial_folder),
+         run.train, folder, trials=trials, stage=stage)
+    return _finished(folder)
+
+
+def transfer_stages(clips: Sequence[Clip], store: FeatureStore, out: str | Path, *, encoder: str | Path | None,
+                    stages: Sequence[str] = ("feat-ext", "full"), run: RunConfig = RunConfig(),
+                    device: str = "auto", progress: bool = True, force: bool = False,
+                    trials: int = 0) -> dict[str, FitResult]:
+    """The study's sequence: ``out/feat-ext`` from the pretrained encoder, then ``out/full`` from
+    feat-ext; or ``out/baseline`` when ``encoder`` is None. ``trials`` > 0 tunes each stage."""
+    out = Path(out)
+    plan = [("baseline", None)] if encoder is None else []
+    previous: Path | None = Path(encoder) if encoder is not None else None
+    for stage in ([] if encoder is None else stages):
+        plan.append((stage, previous))
+        previous = out / stage
+    results: dict[str, FitResult] = {}
+    for stage, init in plan:
+        def train(config: RunConfig, folder: Path, stage: str = stage, init: Path | None = init) -> FitResult:
+            return transfer(clips, store, folder, stage=stage, init=init, run=config, device=device,
+                            progress=progress, force=force)
+        results[stage] = tuned(train, run, out / stage, trials=trials, stage=stage)
+    return results
+
+
+@torch.no_grad()
+def chunk_probabilities(model: nn.Module, dataset: ChunkDataset, device: torch.device,
+                        batch_size: int = 256) -> dict[str, np.ndarray]:
+    """{task: (chunks, classes)} softmax probabilities of every chunk of ``dataset``."""
+    model.eval().to(device)
+    parts: dict[str, list[np.ndarray]] = {task: [] for task in TASKS}
+    for x, _, _ in Batches(dataset, batch_size).epoch(0):
+        for task, probs in model.probabilities(x.to(device)).items():
+            parts[task].append(probs.cpu().numpy())
+    return {task: np.concatenate(p) if p else np.zeros((0, len(TASKS[task]))) for task, p in parts.items()}
+
+
+def evaluate(model_dir: str | Path, store: FeatureStore, clips: Sequence[Clip], *, split: str = "test",
+             device: str = "auto") -> dict:
+    """Chunk- and song-level scores of a transfer model on one split (hop: the predictor's)."""
+    from .modeldir import load_model
+
+    model, info = load_model(model_dir)
+    if info["kind"] != "emotion":
+        raise ModelDirError(f"{model_dir} is a {info['kind']} model; evaluate a transfer model")
+    part = split_of(clips, split)
+    _labelled(part)
+    dataset = ChunkDataset(store, part, hop_frames=store.config.predict_hop_frames)
+    probabilities = chunk_probabilities(model, dataset, resolve_device(device))
+    return task_report(probabilities, dataset.targets.numpy(), dataset.clip_of_chunk())

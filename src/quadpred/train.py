@@ -1,0 +1,228 @@
+"""One explicit training loop for every stage: pretraining, transfer, baseline, CPC.
+
+Seeded (model initialisation by the caller; dropout, noise and batch order by (seed, epoch)),
+so a run resumed from its last epoch checkpoint repeats an uninterrupted run exactly. Adam
+with Keras's inverse-time decay per step, early stopping on the validation loss with the best
+epoch's weights kept, a progress bar with the running loss, history as JSON and CSV.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import csv
+import io
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .batches import Batches
+from .config import TrainConfig, to_dict
+from .errors import TrainingError
+from .io import atomic_path, write_text_atomic
+from .modeldir import WEIGHTS_NAME, save_weights, write_json
+from .objectives import Objective
+
+log = logging.getLogger("quadpred")
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' -> CUDA when available, else CPU; 'cpu', 'cuda', 'cuda:1' as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TrainingError(f"device {name!r} asked for, but PyTorch sees no CUDA GPU: use --device cpu")
+    return device
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return seed * 1_000_003 + epoch
+
+
+@dataclass
+class FitResult:
+    folder: Path
+    epochs_run: int
+    best_epoch: int
+    best_valid_loss: float
+    stopped_early: bool
+    history: list[dict[str, Any]]
+    seconds: float
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """Mixed precision for 'bf16' (CPUs with AVX-512-BF16/AMX, GPUs) or 'fp16' (GPUs); 'fp32': none."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "fp16" and device.type == "cpu":
+        raise TrainingError("precision fp16 needs a GPU; use bf16 on the CPU")
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def train_step(model: nn.Module, objective: Objective, batch: Sequence[torch.Tensor],
+               optimiser: torch.optim.Optimizer, *, precision: str = "fp32") -> float:
+    """One optimisation step on one batch; returns the batch's loss."""
+    with autocast(batch[0].device, precision):
+        loss, _ = objective.loss(model, batch, training=True)
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
+    return loss.item()
+
+
+def _to(batch: Sequence[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
+    return [t.to(device, non_blocking=True) for t in batch]
+
+
+@torch.no_grad()
+def mean_loss(model: nn.Module, objective: Objective, batches: Batches, device: torch.device,
+              precision: str = "fp32") -> tuple[float, dict]:
+    """Loss and extras averaged over every row of ``batches`` (model in eval mode)."""
+    model.eval()
+    total, rows, extras_sum = 0.0, 0, {}
+    for batch in batches.epoch(0):
+        batch = _to(batch, device)
+        with autocast(device, precision):
+            loss, extras = objective.loss(model, batch, training=False)
+        n = len(batch[0])
+        total += loss.float().item() * n
+        rows += n
+        for key, value in extras.items():
+            extras_sum[key] = extras_sum.get(key, 0.0) + value * n
+    return total / max(rows, 1), {k: v / max(rows, 1) for k, v in extras_sum.items()}
+
+
+def fit(
+    model: nn.Module,
+    objective: Objective,
+    train: Batches,
+    valid: Batches | None,
+    *,
+    folder: str | Path,
+    config: TrainConfig,
+    lr: float,
+    device: torch.device,
+    frozen: Sequence[nn.Module] = (),
+    save: nn.Module | None = None,
+    progress: bool = True,
+    on_epoch_end: Callable[[int, dict], None] | None = None,
+) -> FitResult:
+    """Train ``model`` (its parameters with requires_grad) and write weights and history to ``folder``.
+
+    ``frozen`` modules stay in eval mode (batch-norm statistics and dropout fixed), as a frozen
+    encoder should. ``save``: the module whose weights go to weights.pt (default ``model``; a
+    bigger model holding it, when only a part is trained). A checkpoint of an interrupted run
+    of the same folder is resumed.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if len(train.dataset) == 0:
+        raise TrainingError(f"{folder}: the training split is empty; check the manifest's splits")
+    # channels-last convolutions are faster on CPUs (oneDNN) and on GPUs with tensor cores
+    model.to(device, memory_format=torch.channels_last)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.Adam(parameters, lr=lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 1.0 / (1.0 + config.lr_decay * step))
+    state: dict[str, Any] = {"epoch": 0, "best_loss": math.inf, "best_epoch": -1, "bad_epochs": 0,
+                             "history": [], "best_weights": None, "seconds": 0.0}
+    checkpoint = folder / CHECKPOINT_NAME
+    if checkpoint.is_file():
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        model.load_state_dict(saved["model"])
+        optimiser.load_state_dict(saved["optimiser"])
+        schedule.load_state_dict(saved["schedule"])
+        state = saved["state"]
+        log.info("%s: resuming after epoch %d", folder, state["epoch"])
+
+    stopped_early = state["bad_epochs"] >= config.patience
+    for epoch in range(state["epoch"], config.epochs):
+        if stopped_early:
+            break
+        started = time.perf_counter()
+        torch.manual_seed(epoch_seed(config.seed, epoch))
+        model.train()
+        for module in frozen:
+            module.eval()
+        running, seen = 0.0, 0
+        bar = tqdm(train.epoch(epoch), total=len(train), desc=f"{folder.name} epoch {epoch + 1}/{config.epochs}",
+                   unit="batch", disable=not progress, leave=False)
+        for batch in bar:
+            batch = _to(batch, device)
+            loss = train_step(model, objective, batch, optimiser, precision=config.precision)
+            if not math.isfinite(loss):
+                raise TrainingError(f"{folder}: the loss became {loss} in epoch {epoch + 1}; "
+                                    "lower the learning rate (--set train.lr=...) or check the features")
+            schedule.step()
+            running += loss * len(batch[0])
+            seen += len(batch[0])
+            bar.set_postfix(loss=f"{running / seen:.4f}")
+        bar.close()
+        train_loss = running / max(seen, 1)
+        if valid is not None and len(valid.dataset):
+            valid_loss, extras = mean_loss(model, objective, valid, device, config.precision)
+        else:
+            valid_loss, extras = train_loss, {}
+        row = {"epoch": epoch + 1, "train_loss": train_loss, "valid_loss": valid_loss,
+               "lr": schedule.get_last_lr()[0], "seconds": time.perf_counter() - started,
+               **{f"valid_{k}": v for k, v in extras.items()}}
+        state["history"].append(row)
+        state["seconds"] += row["seconds"]
+        if valid_loss < state["best_loss"] - config.min_delta:
+            state.update(best_loss=valid_loss, best_epoch=epoch + 1, bad_epochs=0,
+                         best_weights=copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()}))
+        else:
+            state["bad_epochs"] += 1
+        state["epoch"] = epoch + 1
+        with atomic_path(checkpoint) as tmp:
+            torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                        "schedule": schedule.state_dict(), "state": state}, tmp)
+        write_history(folder, state["history"])
+        if progress:
+            log.info("%s epoch %d: train %.4f valid %.4f%s", folder.name, epoch + 1, train_loss, valid_loss,
+                     " (best)" if state["best_epoch"] == epoch + 1 else "")
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, row)
+        stopped_early = state["bad_epochs"] >= config.patience
+
+    if state["best_weights"] is not None:
+        model.load_state_dict(state["best_weights"])
+    save_weights(save if save is not None else model, folder)
+    result = FitResult(folder=folder, epochs_run=state["epoch"], best_epoch=state["best_epoch"],
+                       best_valid_loss=state["best_loss"], stopped_early=stopped_early,
+                       history=state["history"], seconds=state["seconds"])
+    write_json(folder / "summary.json", {
+        "epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "best_valid_loss": result.best_valid_loss,
+        "stopped_early": stopped_early, "seconds": round(result.seconds, 2), "device": str(device), "lr": lr,
+        "train": to_dict(config), "train_rows": len(train.dataset),
+        "valid_rows": len(valid.dataset) if valid is not None else 0, "weights": WEIGHTS_NAME,
+    })
+    checkpoint.unlink(missing_ok=True)
+    return result
+
+
+def write_history(folder: Path, history: list[dict[str, Any]]) -> None:
+    """history.json and history.csv (one row per epoch)."""
+    write_json(folder / "history.json", history)
+    if history:
+        columns = sorted({key for row in history for key in row}, key=lambda k: (k != "epoch", k))
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(history)
+        write_text_atomic(folder / "history.csv", text.getvalue())
+
+
+def read_summary(folder: str | Path) -> dict[str, Any]:
+    return json.loads((Path(folder) / "summary.json").read_text())
