@@ -45,3 +45,27 @@ def test_each_task_is_scored_on_its_own_labels():
     assert report["chunk"]["arousal"]["accuracy"] == 1.0
     assert report["chunk"]["valence"]["accuracy"] == 0.0
     assert report["song"]["arousal"]["support"] == 4
+
+
+def test_cluster_confusions_sum_to_the_whole_and_f1_matches_sklearn():
+    from quadpred.metrics import cluster_confusions, macro_f1_from_confusion
+
+    rng = np.random.default_rng(0)
+    truth, guess, songs = rng.integers(0, 4, 200), rng.integers(0, 4, 200), rng.integers(0, 15, 200)
+    per_song = cluster_confusions(truth, guess, songs, 15, 4)
+    assert per_song.shape == (15, 4, 4) and per_song.sum() == 200
+    assert macro_f1_from_confusion(per_song.sum(axis=0)) == pytest.approx(macro_scores(truth, guess, 4)["f1"])
+    chosen = rng.integers(0, 15, 15)  # a bootstrap draw of songs, with repeats
+    mask = np.concatenate([np.flatnonzero(songs == s) for s in chosen])
+    expected = macro_scores(truth[mask], guess[mask], 4)["f1"]
+    assert macro_f1_from_confusion(per_song[chosen].sum(axis=0)) == pytest.approx(expected)
+
+
+def test_holm_adjustment_and_paired_p_value():
+    from quadpred.metrics import holm, interval, paired_p_value
+
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert paired_p_value(np.full(100, 0.2)) == 0.0
+    assert paired_p_value(np.linspace(-1, 1, 101)) == pytest.approx(1.0)
+    low, high = interval(np.arange(1001.0))
+    assert low == pytest.approx(25) and high == pytest.approx(975)

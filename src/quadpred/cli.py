@@ -129,6 +129,65 @@ def cmd_transfer(args: argparse.Namespace) -> None:
             print(f"  {split} song-level macro F1: {f1}")
 
 
+def _language_paths(items: list[str] | None, flag: str) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for item in items or []:
+        language, sep, path = item.partition("=")
+        if not sep or not language or not path:
+            raise QuadpredError(f"{flag} {item!r} is not LANGUAGE=MANIFEST: write e.g. {flag} eng=eng.jsonl")
+        found.setdefault(language, []).append(str(Path(path).resolve()))
+    return found
+
+
+def cmd_experiment(args: argparse.Namespace) -> None:
+    import dataclasses
+
+    from .experiment import demo_preset, load_experiment, paper_preset, run_grid
+    from .report import write_report
+
+    out = Path(args.output)
+    if args.config and args.preset:
+        raise QuadpredError("give a CONFIG file or --preset, not both")
+    if args.config:
+        config, base = load_experiment(args.config)
+    elif args.preset == "demo":
+        from .demo import ensure_world, prepare_world
+
+        world = ensure_world(out / "world", scale=args.scale, seed=args.seed, workers=args.workers,
+                             progress=not args.quiet)
+        prepare_world(world, out / "manifests", seed=args.seed)
+        config, base = demo_preset((out / "manifests").resolve(), str((out / "features").resolve())), out
+    elif args.preset == "paper":
+        speech, music = _language_paths(args.speech, "--speech"), _language_paths(args.music, "--music")
+        if not speech or not music or not args.features:
+            raise QuadpredError("--preset paper needs --speech eng=... --speech man=... --music eng=... "
+                                "--music man=... and --features STORE")
+        config, base = paper_preset(speech, music, str(Path(args.features).resolve())), Path.cwd()
+    else:
+        raise QuadpredError("give an experiment CONFIG file or --preset demo|paper")
+    if args.repeats:
+        config = dataclasses.replace(config, repeats=args.repeats)
+    if args.print_config:
+        from .config import to_dict
+
+        print(json.dumps(to_dict(config), indent=2))
+        return
+    result = run_grid(config, base, out, device=args.device, workers=args.workers, progress=not args.quiet)
+    files = write_report(out, paper=args.paper)
+    print(f"grid: {len(result.steps)} steps, {len(result.failed)} failed -> {out}")
+    for name in result.failed:
+        print(f"  failed: {name}: {result.status[name]['reason']}")
+    print(f"report: {files['html']} (tables: {files['markdown']})")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from .report import write_report
+
+    files = write_report(args.runs, paper=args.paper)
+    print(Path(files["markdown"]).read_text())
+    print(f"report: {files['html']}")
+
+
 def _add_training(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("manifests", nargs="+", help="manifest file(s) from `quadpred prepare` (several: their union)")
     parser.add_argument("--features", required=True, help="feature store root from `quadpred features`")
@@ -232,6 +291,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", action="store_true", help="train from random initialisation (no encoder)")
     p.add_argument("--stages", default="feat-ext,full", help="stages in order (default feat-ext,full)")
     p.set_defaults(func=cmd_transfer)
+
+    p = sub.add_parser("experiment", help="run the study's grid (speech x music language x method x repeat)",
+                       description="Run every unfinished cell of an experiment grid into OUTPUT, then write the "
+                                   "report. CONFIG is JSON: {'speech': {'eng': [manifests], 'man': [...]}, 'music': "
+                                   "{...}, 'mix': ['eng', 'man'], 'methods': ['baseline', 'scae-feat-ext', "
+                                   "'scae-full', 'cpc-feat-ext', 'cpc-full'], 'repeats': 4, 'pretrain': {'train': "
+                                   "{...}}, 'transfer': {...}, 'features_root': 'store'}. --preset paper reproduces "
+                                   "the study's design on your manifests; --preset demo runs on the built-in world. "
+                                   "A failed cell is reported and the others go on; re-running does only what is "
+                                   "missing.")
+    p.add_argument("config", nargs="?", help="experiment config (JSON)")
+    p.add_argument("-o", "--output", required=True, help="folder for the runs and the report")
+    p.add_argument("--preset", choices=("paper", "demo"), help="a ready-made grid instead of CONFIG")
+    p.add_argument("--speech", action="append", metavar="LANG=MANIFEST", help="paper preset: a speech manifest")
+    p.add_argument("--music", action="append", metavar="LANG=MANIFEST", help="paper preset: a music manifest")
+    p.add_argument("--features", help="paper preset: the feature store root")
+    p.add_argument("--scale", choices=("tiny", "small"), default="small", help="demo preset: world size")
+    p.add_argument("--seed", type=int, default=0, help="demo preset: seed of the world")
+    p.add_argument("--repeats", type=int, help="override the number of repeats")
+    p.add_argument("--paper", action="store_true", help="put the paper's published numbers beside ours")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and stop")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda ...")
+    _add_workers(p)
+    p.set_defaults(func=cmd_experiment)
+
+    p = sub.add_parser("report", help="rebuild the tables, figures and HTML report of an experiment folder",
+                       description="Read the run folders of `quadpred experiment` (metrics.json, test predictions, "
+                                   "histories) and write report/results.{md,csv,json}, figures and report.html.")
+    p.add_argument("runs", help="the experiment's output folder")
+    p.add_argument("--paper", action="store_true", help="put the paper's published numbers beside ours")
+    p.set_defaults(func=cmd_report)
     return parser
 
 

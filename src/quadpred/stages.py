@@ -17,6 +17,7 @@ import json
 import logging
 import shutil
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from . import __version__
 from .batches import Batches, TensorRows
 from .config import FeatureConfig, ModelConfig, RunConfig, to_dict
 from .errors import ModelDirError, TrainingError
+from .io import atomic_path
 from .labels import TASKS
 from .manifest import Clip, check_disjoint_groups, summary
 from .metrics import task_report
@@ -178,8 +180,7 @@ def transfer(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, 
         result = _train_transfer(clips, store, folder, stage=stage, init=init, source=source, run=run,
                                  device=resolve_device(device), progress=progress, on_epoch_end=on_epoch_end)
     if not (folder / "metrics.json").is_file():
-        write_json(folder / "metrics.json", {s: evaluate(folder, store, clips, split=s, device=device)
-                                             for s in ("valid", "test") if split_of(clips, s)})
+        score_splits(folder, store, clips, device=device)
     return result
 
 
@@ -272,11 +273,42 @@ def chunk_probabilities(model: nn.Module, dataset: ChunkDataset, device: torch.d
     return {task: np.concatenate(p) if p else np.zeros((0, len(TASKS[task]))) for task, p in parts.items()}
 
 
-def evaluate(model_dir: str | Path, store: FeatureStore, clips: Sequence[Clip], *, split: str = "test",
-             device: str = "auto") -> dict:
-    """Chunk- and song-level scores of a transfer model on one split (hop: the predictor's)."""
+@dataclass
+class SplitPredictions:
+    """A model's chunk probabilities on one split, kept for song-level scores and bootstraps.
+
+    probabilities: {task: (chunks, classes)}; targets: (chunks, 3); chunk_clip: (chunks,) index
+    into ``clip_ids`` (one per song).
+    """
+
+    probabilities: dict[str, np.ndarray]
+    targets: np.ndarray
+    chunk_clip: np.ndarray
+    clip_ids: list[str]
+
+    def report(self) -> dict:
+        return task_report(self.probabilities, self.targets, self.chunk_clip)
+
+    def save(self, path: Path) -> None:
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.savez_compressed(handle, targets=self.targets, chunk_clip=self.chunk_clip,
+                                clip_ids=np.array(self.clip_ids), **{f"p_{t}": p for t, p in self.probabilities.items()})
+
+    @classmethod
+    def load(cls, path: str | Path) -> SplitPredictions:
+        with np.load(path) as data:
+            return cls({t: data[f"p_{t}"] for t in TASKS}, data["targets"], data["chunk_clip"],
+                       [str(c) for c in data["clip_ids"]])
+
+
+def predict_split(model_dir: str | Path, store: FeatureStore, clips: Sequence[Clip], *, split: str = "test",
+                  device: str = "auto") -> SplitPredictions:
+    """Probabilities of a transfer model for every 1-s chunk (the predictor's hop) of one split.
+
+    Refuses to score when a group (song, artist, speaker) lies in two splits."""
     from .modeldir import load_model
 
+    check_disjoint_groups(clips)
     model, info = load_model(model_dir)
     if info["kind"] != "emotion":
         raise ModelDirError(f"{model_dir} is a {info['kind']} model; evaluate a transfer model")
@@ -284,4 +316,23 @@ def evaluate(model_dir: str | Path, store: FeatureStore, clips: Sequence[Clip], 
     _labelled(part)
     dataset = ChunkDataset(store, part, hop_frames=store.config.predict_hop_frames)
     probabilities = chunk_probabilities(model, dataset, resolve_device(device))
-    return task_report(probabilities, dataset.targets.numpy(), dataset.clip_of_chunk())
+    return SplitPredictions(probabilities, dataset.targets.numpy(), dataset.clip_of_chunk(),
+                            [c.id for c in dataset.clips])
+
+
+def evaluate(model_dir: str | Path, store: FeatureStore, clips: Sequence[Clip], *, split: str = "test",
+             device: str = "auto") -> dict:
+    """Chunk- and song-level scores of a transfer model on one split."""
+    return predict_split(model_dir, store, clips, split=split, device=device).report()
+
+
+def score_splits(folder: Path, store: FeatureStore, clips: Sequence[Clip], *, device: str = "auto") -> dict:
+    """predictions_<split>.npz for valid and test, then metrics.json (written last: the marker)."""
+    metrics = {}
+    for split in ("valid", "test"):
+        if split_of(clips, split):
+            predictions = predict_split(folder, store, clips, split=split, device=device)
+            predictions.save(folder / f"predictions_{split}.npz")
+            metrics[split] = predictions.report()
+    write_json(folder / "metrics.json", metrics)
+    return metrics

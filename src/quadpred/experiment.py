@@ -1,0 +1,266 @@
+"""The study's grid: speech language x music language x method x repeat, as plain data.
+
+A config names speech manifests per language (plus a "mix" of languages, the follow-up
+study's), music manifests per language, the methods and the repeats. :func:`plan` turns it
+into steps (pretraining runs, transfer runs, baselines), each a run folder; :func:`run_grid`
+does the steps whose folder is not finished, records a failed step and goes on with the rest.
+
+    <out>/experiment.json                 the resolved config
+    <out>/pretrain/<family>-<speech>/r<k>/          model directories (scae | cpc)
+    <out>/transfer/<speech>2<music>/<family>/r<k>/{feat-ext,full}/
+    <out>/transfer/baseline-<music>/r<k>/baseline/
+    <out>/status.json                     per step: done | failed (with the message) | skipped
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import FeatureConfig, RunConfig, from_dict, to_dict
+from .errors import ConfigError
+from .manifest import Clip, read_manifest, sample_hours, total_hours
+from .modeldir import write_json
+from .store import FeatureStore, extract
+
+log = logging.getLogger("quadpred")
+
+# method -> (pretraining family or None for the baseline, transfer stage)
+METHODS: dict[str, tuple[str | None, str]] = {
+    "baseline": (None, "baseline"),
+    "scae-feat-ext": ("scae", "feat-ext"),
+    "scae-full": ("scae", "full"),
+    "cpc-feat-ext": ("cpc", "feat-ext"),
+    "cpc-full": ("cpc", "full"),
+}
+MIX = "mix"
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """The grid. Paths are relative to the config file's folder (or absolute).
+
+    speech / music: language -> manifest files; mix: the speech languages mixed, in equal hours,
+    into the speech language "mix" (empty: none); settings: "<speech>2<music>" cells (empty:
+    every pair); pretrain / transfer: RunConfig settings as nested dicts
+    ({"model": {...}, "train": {...}}); features: FeatureConfig settings; tune: Optuna trials
+    per training run (0: the defaults).
+    """
+
+    name: str = "experiment"
+    features_root: str = "features"
+    speech: dict[str, list[str]] = field(default_factory=dict)
+    music: dict[str, list[str]] = field(default_factory=dict)
+    mix: list[str] = field(default_factory=list)
+    settings: list[str] = field(default_factory=list)
+    methods: list[str] = field(default_factory=lambda: ["baseline", "scae-feat-ext", "scae-full"])
+    repeats: int = 4
+    seed: int = 0
+    tune: int = 0
+    pretrain: dict[str, Any] = field(default_factory=dict)
+    transfer: dict[str, Any] = field(default_factory=dict)
+    features: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.methods) - set(METHODS))
+        if unknown:
+            raise ConfigError(f"experiment methods {unknown} unknown: use {', '.join(METHODS)}")
+        if self.repeats <= 0:
+            raise ConfigError(f"repeats must be positive, got {self.repeats}")
+        if not self.music:
+            raise ConfigError("experiment config names no music manifests ('music': {'eng': [...]})")
+        if self.mix and not set(self.mix) <= set(self.speech):
+            raise ConfigError(f"mix languages {self.mix} must be speech languages ({sorted(self.speech)})")
+        speech = self.speech_languages()
+        for setting in self.settings:
+            source, _, target = setting.partition("2")
+            if source not in speech or target not in self.music:
+                raise ConfigError(f"setting {setting!r}: write <speech>2<music> with speech in {speech} "
+                                  f"and music in {sorted(self.music)}")
+        if any(METHODS[m][0] for m in self.methods) and not speech:
+            raise ConfigError("transfer methods need speech manifests ('speech': {'eng': [...]})")
+
+    def speech_languages(self) -> list[str]:
+        return sorted(self.speech) + ([MIX] if self.mix else [])
+
+    def cells(self) -> list[tuple[str, str]]:
+        """(speech, music) pairs of the grid."""
+        if self.settings:
+            return [tuple(s.split("2", 1)) for s in self.settings]  # type: ignore[misc]
+        return [(s, m) for s in self.speech_languages() for m in sorted(self.music)]
+
+    def run_config(self, part: str) -> RunConfig:
+        return from_dict(RunConfig, getattr(self, part), where=f"experiment {part}")
+
+    def feature_config(self) -> FeatureConfig:
+        return from_dict(FeatureConfig, self.features, where="experiment features")
+
+
+def load_experiment(path: str | Path) -> tuple[ExperimentConfig, Path]:
+    """The config and the folder its relative paths are resolved against."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"experiment config {path} not found: write one (see `quadpred experiment --help`)")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"experiment config {path} is not valid JSON (line {exc.lineno}): fix the file") from exc
+    return from_dict(ExperimentConfig, data, where=str(path)), path.parent
+
+
+@dataclass(frozen=True)
+class Step:
+    """One training run of the grid."""
+
+    kind: str          # 'pretrain' | 'transfer'
+    folder: str        # relative to the experiment folder
+    speech: str | None
+    music: str | None
+    family: str | None  # 'scae' | 'cpc' | None (baseline)
+    stages: tuple[str, ...]
+    repeat: int
+    needs: str | None = None  # folder of the pretraining step it starts from
+
+    @property
+    def name(self) -> str:
+        return self.folder
+
+
+def plan(config: ExperimentConfig) -> list[Step]:
+    """Every step of the grid, pretraining before the transfers that use it."""
+    families = sorted({METHODS[m][0] for m in config.methods if METHODS[m][0]})
+    # full continues from feat-ext, so asking for full runs both
+    stages_of = {family: ("feat-ext", "full") if f"{family}-full" in config.methods else ("feat-ext",)
+                 for family in families}
+    steps: list[Step] = []
+    cells = config.cells()
+    for r in range(config.repeats):
+        for speech in sorted({s for s, _ in cells}):
+            for family in families:
+                steps.append(Step("pretrain", f"pretrain/{family}-{speech}/r{r}", speech, None, family, (), r))
+        for speech, music in cells:
+            for family in families:
+                steps.append(Step("transfer", f"transfer/{speech}2{music}/{family}/r{r}", speech, music, family,
+                                  stages_of[family], r, needs=f"pretrain/{family}-{speech}/r{r}"))
+        if "baseline" in config.methods:
+            for music in sorted({m for _, m in cells} or set(config.music)):
+                steps.append(Step("transfer", f"transfer/baseline-{music}/r{r}", None, music, None, ("baseline",), r))
+    return steps
+
+
+def method_folder(step: Step, method: str) -> str | None:
+    """The model directory of ``method`` inside a transfer step's folder (None if not there)."""
+    family, stage = METHODS[method]
+    if step.kind != "transfer" or step.family != family or stage not in step.stages:
+        return None
+    return f"{step.folder}/{stage}"
+
+
+def _read(paths: list[str], base: Path) -> list[Clip]:
+    return [clip for path in paths for clip in read_manifest(base / path)]
+
+
+def speech_sets(config: ExperimentConfig, base: Path) -> dict[str, list[Clip]]:
+    """Clips per speech language; "mix" takes an equal share of hours of each mixed language,
+    together as many hours as the smallest of them."""
+    sets = {language: _read(paths, base) for language, paths in config.speech.items()}
+    if config.mix:
+        hours = min(total_hours(sets[language]) for language in config.mix)
+        sets[MIX] = [clip for language in config.mix
+                     for clip in sample_hours(sets[language], hours / len(config.mix), seed=config.seed)]
+    return sets
+
+
+@dataclass
+class GridResult:
+    folder: Path
+    steps: list[Step]
+    status: dict[str, dict[str, Any]]
+
+    @property
+    def failed(self) -> list[str]:
+        return [name for name, s in self.status.items() if s["state"] == "failed"]
+
+
+def run_grid(config: ExperimentConfig, base: str | Path, out: str | Path, *, device: str = "auto",
+             workers: int = 1, progress: bool = True) -> GridResult:
+    """Run every unfinished step of the grid into ``out``; failures are recorded, not raised."""
+    from .stages import pretrain, transfer_stages, tuned
+
+    base, out = Path(base), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "experiment.json", to_dict(config))
+    speech = speech_sets(config, base)
+    music = {language: _read(paths, base) for language, paths in config.music.items()}
+    every_clip = [c for clips in (*speech.values(), *music.values()) for c in clips]
+    features_root = base / config.features_root
+    extract(every_clip, features_root, config.feature_config(), workers=workers, progress=progress)
+    store = FeatureStore.open(features_root, config.feature_config())
+    steps = plan(config)
+    status: dict[str, dict[str, Any]] = {}
+    started = time.perf_counter()
+    for number, step in enumerate(steps, start=1):
+        if step.needs and status.get(step.needs, {}).get("state") != "done":
+            status[step.name] = {"state": "skipped", "reason": f"{step.needs} did not finish"}
+            continue
+        seed = config.seed + step.repeat
+        log.info("[%d/%d] %s", number, len(steps), step.name)
+        try:
+            if step.kind == "pretrain":
+                run = _seeded(config.run_config("pretrain"), seed)
+
+                def train(run_config: RunConfig, folder: Path, step: Step = step) -> Any:
+                    return pretrain(speech[step.speech], store, folder, method=step.family, run=run_config,
+                                    device=device, progress=progress)
+
+                tuned(train, run, out / step.folder, trials=config.tune, stage=step.family or "pretrain")
+            else:
+                run = _seeded(config.run_config("transfer"), seed)
+                transfer_stages(music[step.music], store, out / step.folder,
+                                encoder=out / step.needs if step.needs else None, stages=step.stages, run=run,
+                                device=device, progress=progress, trials=config.tune)
+            status[step.name] = {"state": "done"}
+        except Exception as exc:  # noqa: BLE001 - one failed cell must not stop the grid
+            log.warning("%s failed: %s", step.name, exc)
+            status[step.name] = {"state": "failed", "reason": f"{type(exc).__name__}: {exc}"}
+        write_json(out / "status.json", status)
+    log.info("grid: %d steps in %.0f s, %d failed", len(steps), time.perf_counter() - started,
+             sum(s["state"] == "failed" for s in status.values()))
+    return GridResult(out, steps, status)
+
+
+def _seeded(run: RunConfig, seed: int) -> RunConfig:
+    return dataclasses.replace(run, train=dataclasses.replace(run.train, seed=seed))
+
+
+# --- presets -------------------------------------------------------------------------------
+
+def paper_preset(speech: dict[str, list[str]], music: dict[str, list[str]], features_root: str) -> ExperimentConfig:
+    """The study's design on the user's corpora: English and Mandarin speech and music, the four
+    settings of Table II, baseline and the two SCAE stages, 4 repeats, the study's settings."""
+    return ExperimentConfig(name="paper", features_root=features_root, speech=speech, music=music,
+                            settings=["man2man", "man2eng", "eng2eng", "eng2man"],
+                            methods=["baseline", "scae-feat-ext", "scae-full"], repeats=4)
+
+
+DEMO_SMALL = {"model": {"channels": [8, 16, 32], "dense_units": 128, "cpc_code_dim": 64, "cpc_context_dim": 64,
+                        "cpc_segments": 4, "cpc_steps": 2},
+              "train": {"epochs": 6, "patience": 3, "batch_size": 32}}
+
+
+def demo_preset(manifests: Path, features_root: str, *, repeats: int = 2, epochs: int = 6) -> ExperimentConfig:
+    """The built-in world's grid: eng, man and mix speech x eng and man music; baseline, SCAE
+    (both stages) and CPC (feat-ext); small widths so that it runs in minutes on 2 cores."""
+    small = json.loads(json.dumps(DEMO_SMALL))
+    small["train"]["epochs"] = epochs
+    return ExperimentConfig(
+        name="demo", features_root=features_root,
+        speech={"eng": [str(manifests / "speech_eng.jsonl")], "man": [str(manifests / "speech_man.jsonl")]},
+        music={"eng": [str(manifests / "music_eng.jsonl")], "man": [str(manifests / "music_man.jsonl")]},
+        mix=["eng", "man"], methods=["baseline", "scae-feat-ext", "scae-full", "cpc-feat-ext"],
+        repeats=repeats, pretrain=small, transfer=small)

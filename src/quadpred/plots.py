@@ -1,0 +1,112 @@
+"""Figures: confusion matrices, scores with intervals, learning curves, the tag-gram.
+
+Pure: arrays and labels in, a PNG file out (matplotlib's Agg backend, no screen needed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .io import atomic_path  # noqa: E402
+
+
+def _save(figure: plt.Figure, path: str | Path) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return path
+
+
+def confusion_grid(matrices: Mapping[str, np.ndarray], labels: Sequence[str], path: str | Path, *,
+                   title: str = "") -> Path:
+    """Row-normalised confusion matrices side by side, one panel per title; values in cells."""
+    n = len(matrices)
+    columns = min(n, 4)
+    rows = -(-n // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.0 * rows), squeeze=False)
+    for axis in axes.flat[n:]:
+        axis.axis("off")
+    for axis, (name, matrix) in zip(axes.flat, matrices.items()):
+        matrix = np.asarray(matrix)
+        axis.imshow(matrix, vmin=0, vmax=1, cmap="Blues")
+        for (r, c), value in np.ndenumerate(matrix):
+            axis.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=8,
+                      color="white" if value > 0.6 else "black")
+        axis.set_xticks(range(len(labels)), labels, fontsize=8)
+        axis.set_yticks(range(len(labels)), labels, fontsize=8)
+        axis.set_xlabel("predicted", fontsize=8)
+        axis.set_ylabel("true", fontsize=8)
+        axis.set_title(name, fontsize=9)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def scores_with_intervals(groups: Mapping[str, Sequence[tuple[str, float, float, float]]], path: str | Path, *,
+                          ylabel: str = "macro F-score", title: str = "") -> Path:
+    """Grouped bars: {group (method): [(setting, mean, low, high), ...]} with interval whiskers."""
+    settings = sorted({s for bars in groups.values() for s, *_ in bars})
+    width = 0.8 / max(len(groups), 1)
+    figure, axis = plt.subplots(figsize=(max(5.0, 1.4 * len(settings) + 2), 3.6))
+    for g, (group, bars) in enumerate(groups.items()):
+        by_setting = {s: (m, lo, hi) for s, m, lo, hi in bars}
+        xs = [i + (g - (len(groups) - 1) / 2) * width for i, s in enumerate(settings) if s in by_setting]
+        values = [by_setting[s] for s in settings if s in by_setting]
+        means = np.array([v[0] for v in values])
+        errors = np.array([[m - lo for m, lo, _ in values], [hi - m for m, _, hi in values]])
+        axis.bar(xs, means, width, yerr=errors, capsize=3, label=group)
+    axis.set_xticks(range(len(settings)), settings)
+    axis.set_ylim(0, 1)
+    axis.set_ylabel(ylabel)
+    axis.grid(axis="y", alpha=0.3)
+    axis.legend(fontsize=8, ncols=min(len(groups), 3))
+    if title:
+        axis.set_title(title)
+    return _save(figure, path)
+
+
+def learning_curves(curves: Mapping[str, Sequence[Mapping[str, float]]], path: str | Path, *, title: str = "") -> Path:
+    """Validation (solid) and training (dashed) loss by epoch, one colour per run label."""
+    figure, axis = plt.subplots(figsize=(6.5, 3.8))
+    for i, (label, history) in enumerate(curves.items()):
+        epochs = [row["epoch"] for row in history]
+        colour = f"C{i % 10}"
+        axis.plot(epochs, [row["valid_loss"] for row in history], color=colour, label=label)
+        axis.plot(epochs, [row["train_loss"] for row in history], color=colour, linestyle="--", alpha=0.6)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("loss (solid: validation, dashed: training)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, ncols=2)
+    if title:
+        axis.set_title(title)
+    return _save(figure, path)
+
+
+def tag_gram(times: np.ndarray, probabilities: Mapping[str, np.ndarray], labels: Mapping[str, Sequence[str]],
+             path: str | Path, *, title: str = "") -> Path:
+    """Probabilities over time, one panel per task: (steps,) times in seconds, {task: (steps, k)}."""
+    tasks = list(probabilities)
+    heights = [len(labels[t]) for t in tasks]
+    figure, axes = plt.subplots(len(tasks), 1, figsize=(max(6.0, min(16.0, 0.12 * len(times) + 4)), 1.0 + 0.45 * sum(heights)),
+                                sharex=True, gridspec_kw={"height_ratios": heights}, squeeze=False)
+    step = float(times[1] - times[0]) if len(times) > 1 else 1.0
+    extent = (float(times[0]) - step / 2, float(times[-1]) + step / 2) if len(times) else (0.0, 1.0)
+    for axis, task in zip(axes[:, 0], tasks):
+        image = axis.imshow(np.asarray(probabilities[task]).T, aspect="auto", origin="lower", vmin=0, vmax=1,
+                            cmap="magma", interpolation="nearest", extent=(*extent, -0.5, len(labels[task]) - 0.5))
+        axis.set_yticks(range(len(labels[task])), labels[task], fontsize=8)
+        axis.set_ylabel(task, fontsize=9)
+    axes[-1, 0].set_xlabel("time (s)")
+    figure.colorbar(image, ax=axes[:, 0].tolist(), label="probability", fraction=0.03, pad=0.01)
+    if title:
+        axes[0, 0].set_title(title)
+    return _save(figure, path)

@@ -1,0 +1,106 @@
+"""The experiment grid and its report on the tiny built-in world."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from quadpred.errors import ConfigError
+from quadpred.experiment import ExperimentConfig, demo_preset, plan, run_grid
+from quadpred.manifest import write_manifest
+from quadpred.report import write_report
+
+TINY = {"model": {"channels": [4, 8, 8], "dense_units": 16, "cpc_code_dim": 8, "cpc_context_dim": 8,
+                  "cpc_segments": 2, "cpc_steps": 1},
+        "train": {"epochs": 1, "batch_size": 32}}
+
+
+def tiny_config(tiny_study, **changes) -> ExperimentConfig:
+    _, store = tiny_study
+    root = store.folder.parent.parent
+    config = demo_preset(root / "manifests", str(root / "features"), repeats=2)
+    data = {**config.__dict__, "pretrain": TINY, "transfer": TINY, **changes}
+    return ExperimentConfig(**data)
+
+
+def test_plan_is_plain_data_with_pretraining_first():
+    config = ExperimentConfig(speech={"eng": ["e"], "man": ["m"]}, music={"eng": ["4q"]}, mix=["eng", "man"],
+                              methods=["baseline", "scae-full"], repeats=2)
+    steps = plan(config)
+    names = [s.folder for s in steps]
+    assert "pretrain/scae-mix/r1" in names and "transfer/mix2eng/scae/r0" in names
+    assert "transfer/baseline-eng/r0" in names
+    for step in steps:
+        if step.needs:
+            assert names.index(step.needs) < names.index(step.folder)
+    assert all(s.stages == ("feat-ext", "full") for s in steps if s.family == "scae" and s.kind == "transfer")
+    assert len(steps) == 2 * (3 + 3 + 1)
+
+
+def test_bad_experiment_configs_are_named():
+    with pytest.raises(ConfigError, match="methods"):
+        ExperimentConfig(music={"eng": ["x"]}, speech={"eng": ["y"]}, methods=["svm"])
+    with pytest.raises(ConfigError, match="setting 'fr2eng'"):
+        ExperimentConfig(music={"eng": ["x"]}, speech={"eng": ["y"]}, settings=["fr2eng"])
+    with pytest.raises(ConfigError, match="no music"):
+        ExperimentConfig(speech={"eng": ["y"]})
+
+
+def test_whole_grid_runs_reports_and_resumes(tiny_study, tmp_path: Path):
+    config = tiny_config(tiny_study)
+    out = tmp_path / "runs"
+    result = run_grid(config, tmp_path, out, device="cpu", workers=1, progress=False)
+    assert not result.failed, result.status
+    files = write_report(out, paper=True)
+    for key in ("json", "csv", "markdown", "html"):
+        assert files[key].is_file() and files[key].stat().st_size > 0
+    for name in ("f1_chunk.png", "f1_song.png", "confusion_chunk.png", "confusion_song.png", "learning_curves.png"):
+        assert (out / "report" / name).read_bytes()[:4] == b"\x89PNG"
+    results = json.loads(files["json"].read_text())
+    cells = {(c["method"], c["setting"]) for c in results["summary"]["cells"]}
+    assert ("scae-full", "man2eng") in cells and ("baseline", "baseline-man") in cells
+    assert ("cpc-feat-ext", "mix2man") in cells
+    for cell in results["summary"]["cells"]:
+        assert cell["repeats"] == 2
+        for level in ("chunk", "song"):
+            f1 = cell[level]["quadrant"]["f1"]
+            assert 0 <= f1["mean"] <= 1 and f1["ci95"][0] <= f1["ci95"][1]
+    pairs = {(t["intra"], t["cross"]) for t in results["paired_tests"]}
+    assert ("eng2eng", "man2eng") in pairs and ("man2man", "eng2man") in pairs and ("eng2eng", "mix2eng") in pairs
+    assert all(0 <= t["p_holm"] <= 1 for t in results["paired_tests"])
+    markdown = files["markdown"].read_text()
+    assert "| model | task | eng2eng | eng2eng (paper) |" in markdown and ".61/.58/.58" in markdown
+    # a second run trains nothing: every weights file stays as it was
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("weights.pt")}
+    again = run_grid(config, tmp_path, out, device="cpu", workers=1, progress=False)
+    assert not again.failed and {p: p.stat().st_mtime_ns for p in out.rglob("weights.pt")} == stamps
+
+
+def test_a_failed_cell_is_reported_and_the_rest_go_on(tiny_study, tmp_path: Path):
+    clips, _ = tiny_study
+    config = tiny_config(tiny_study, methods=["scae-feat-ext", "cpc-feat-ext"], repeats=1,
+                         pretrain={**TINY, "model": {**TINY["model"], "cpc_segments": 500, "cpc_steps": 1}})
+    out = tmp_path / "runs"
+    result = run_grid(config, tmp_path, out, device="cpu", workers=1, progress=False)
+    assert result.failed and all("cpc" in name for name in result.failed)
+    status = json.loads((out / "status.json").read_text())
+    assert status["pretrain/cpc-eng/r0"]["state"] == "failed" and "cpc_segments" in status["pretrain/cpc-eng/r0"]["reason"]
+    assert status["transfer/eng2eng/cpc/r0"]["state"] == "skipped"
+    assert status["transfer/eng2eng/scae/r0"]["state"] == "done"
+    report = write_report(out)
+    assert "Not finished" in report["markdown"].read_text()
+
+
+def test_leaking_split_is_refused(tiny_study, tmp_path: Path):
+    clips, _ = tiny_study
+    music = list(clips["music_eng"])
+    first = music[0]
+    # the same song once more, on the other side of the split
+    twin = type(first)(**{**first.__dict__, "id": first.id + "-twin", "split": "test" if first.split != "test" else "train"})
+    write_manifest(tmp_path / "leak.jsonl", [*music, twin])
+    config = tiny_config(tiny_study, music={"eng": [str(tmp_path / "leak.jsonl")]}, methods=["baseline"], repeats=1,
+                         speech={}, mix=[])
+    result = run_grid(config, tmp_path, tmp_path / "runs", device="cpu", workers=1, progress=False)
+    assert result.failed == ["transfer/baseline-eng/r0"]
+    assert "more than one split" in result.status["transfer/baseline-eng/r0"]["reason"]
+    assert not list((tmp_path / "runs").rglob("metrics.json"))
