@@ -24,13 +24,14 @@ test: setup
 bench: setup
 	$(BIN)/python bench/features.py
 	$(BIN)/python bench/train.py
+	$(BIN)/python bench/predict.py
 
 # the Keras/TensorFlow reference of bench/train.py lives in its own environment, never in quadpred's
 bench-env: bench/.venv-keras/.installed
 
 bench/.venv-keras/.installed:
 	$(PYTHON) -m venv bench/.venv-keras
-	bench/.venv-keras/bin/python -m pip install -q tensorflow-cpu numpy
+	bench/.venv-keras/bin/python -m pip install -q tensorflow-cpu numpy librosa
 	touch $@
 
 clean:

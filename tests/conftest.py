@@ -109,3 +109,16 @@ def tiny_study(tmp_path_factory: pytest.TempPathFactory):
     clips = {name: found for name, (_, found) in prepared.items()}
     extract([c for found in clips.values() for c in found], root / "features", FeatureConfig(), workers=2, progress=False)
     return clips, FeatureStore.open(root / "features")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_study, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small transfer model trained for one epoch on the tiny world's English music."""
+    from quadpred.config import RunConfig, apply_overrides
+    from quadpred.stages import transfer
+
+    clips, store = tiny_study
+    folder = tmp_path_factory.mktemp("tiny_model") / "baseline"
+    run = apply_overrides(RunConfig(), ["model.channels=[4,8,8]", "model.dense_units=16", "train.epochs=1"])
+    transfer(clips["music_eng"], store, folder, stage="baseline", run=run, progress=False)
+    return folder

@@ -45,52 +45,27 @@ def test_bad_override_is_rejected(fourq_tree: Path, tmp_path: Path, capsys):
 
 
 def test_demo_on_the_tiny_world_runs_and_resumes(tmp_path: Path, capsys):
-    assert main(["-q", "demo", "-o", str(tmp_path), "--scale", "tiny", "--workers", "1"]) == 0
+    command = ["-q", "demo", "-o", str(tmp_path), "--scale", "tiny", "--workers", "2", "--repeats", "1", "--epochs", "1"]
+    assert main(command) == 0
     first = capsys.readouterr().out
     tiny = SCALES["tiny"]
     n_clips = (tiny.eng_speakers + tiny.man_speakers) * tiny.utterances_per_speaker + tiny.eng_music + tiny.man_music
     assert f"features: {n_clips} clips" in first
     for name in ("speech_eng", "speech_man", "music_eng", "music_man"):
         assert read_manifest(tmp_path / "manifests" / f"{name}.jsonl")
+    assert (tmp_path / "runs" / "report" / "report.html").is_file()
+    for pair in ("eng2eng", "man2eng", "eng2man", "man2man"):
+        assert f"model {pair}" in first and "sections predicted" in first
+        assert (tmp_path / "predictions" / pair / "four_quadrants.wav.png").is_file()
     card = (tmp_path / "world" / "data_card.json").stat().st_mtime
-    assert main(["-q", "demo", "-o", str(tmp_path), "--scale", "tiny", "--workers", "1"]) == 0
+    weights = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("weights.pt")}
+    assert main(command) == 0
     assert (tmp_path / "world" / "data_card.json").stat().st_mtime == card  # the world was reused
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("weights.pt")} == weights  # nothing retrained
 
 
-def test_pretrain_then_transfer_and_baseline(tiny_study, tmp_path: Path, capsys):
-    _, store = tiny_study
-    root = store.folder.parent.parent
-    small = ["--set", "model.channels=[4,8,8]", "--set", "model.dense_units=16", "--set", "train.epochs=1"]
-    speech = [str(root / "manifests/speech_eng.jsonl"), str(root / "manifests/speech_man.jsonl")]
-    assert main(["-q", "pretrain", *speech, "--features", str(root / "features"), "-o", str(tmp_path / "pre"),
-                 *small]) == 0
-    assert "pretrain: 1 epochs" in capsys.readouterr().out
-    music = str(root / "manifests/music_eng.jsonl")
-    assert main(["-q", "transfer", music, "--features", str(root / "features"), "-o", str(tmp_path / "tr"),
-                 "--encoder", str(tmp_path / "pre"), *small]) == 0
-    out = capsys.readouterr().out
-    assert "feat-ext: 1 epochs" in out and "full: 1 epochs" in out and "test song-level macro F1" in out
-    assert main(["-q", "transfer", music, "--features", str(root / "features"), "-o", str(tmp_path / "tr"),
-                 "--baseline", *small]) == 0
-    assert (tmp_path / "tr/baseline/weights.pt").is_file()
-
-
-def test_training_commands_explain_bad_input(tiny_study, tmp_path: Path, capsys):
-    _, store = tiny_study
-    root = store.folder.parent.parent
-    music = str(root / "manifests/music_eng.jsonl")
-    features = ["--features", str(root / "features")]
-    assert main(["-q", "transfer", music, *features, "-o", str(tmp_path / "t")]) == 1
-    assert "--encoder" in capsys.readouterr().err
-    assert main(["-q", "transfer", music, *features, "-o", str(tmp_path / "t"), "--encoder", str(tmp_path)]) == 1
-    assert "not a model directory" in capsys.readouterr().err
-    assert main(["-q", "pretrain", music, *features, "-o", str(tmp_path / "p"), "--set", "train.epoch=3"]) == 1
-    assert "unknown key" in capsys.readouterr().err
-    assert main(["-q", "pretrain", music, "--features", str(tmp_path / "none"), "-o", str(tmp_path / "p")]) == 1
-    assert "feature store" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("command", [[], ["prepare"], ["features"], ["synth"], ["demo"], ["pretrain"], ["transfer"]])
+@pytest.mark.parametrize("command", [[], ["prepare"], ["features"], ["synth"], ["demo"], ["pretrain"], ["transfer"],
+                                     ["experiment"], ["report"], ["predict"], ["export"]])
 def test_help_everywhere(command: list[str], capsys):
     with pytest.raises(SystemExit) as info:
         main([*command, "--help"])

@@ -72,11 +72,11 @@ def cmd_synth(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
 
-    result = run_demo(args.output, scale=args.scale, seed=args.seed, workers=args.workers, progress=not args.quiet)
+    result = run_demo(args.output, scale=args.scale, seed=args.seed, workers=args.workers, progress=not args.quiet,
+                      models=not args.data_only, repeats=args.repeats, epochs=args.epochs)
     print(f"demo done: world {result.world}, manifests {result.manifests['music_eng'].parent}, store {result.store}")
-    print("Pretraining, transfer, the language grid and prediction join this demo as they are built "
-          "(see docs/ARCHITECTURE.md, 'Status').")
-
+    if result.report:
+        print(f"  report {result.report}\n  tag-grams {result.predictions}/*/{result.song.name}.png")
 
 def _run_config(args: argparse.Namespace):
     from .config import RunConfig, apply_overrides, load_json
@@ -188,6 +188,40 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"report: {files['html']}")
 
 
+def cmd_predict(args: argparse.Namespace) -> None:
+    from .predict import Predictor, predict_files
+
+    if args.model:
+        if args.speech or args.music:
+            raise QuadpredError("give --model DIR or --speech/--music (a shipped model), not both")
+        predictor = Predictor.from_dir(args.model, device=args.device, hop_seconds=args.hop,
+                                       precision=args.precision)
+    else:
+        predictor = Predictor.shipped(args.speech or "eng", args.music or "eng", device=args.device,
+                                      hop_seconds=args.hop, precision=args.precision)
+    result = predict_files(predictor, args.inputs, args.output, force=args.force, progress=not args.quiet,
+                           plot=not args.no_plot)
+    print(f"predict: {result.done} file(s) done, {result.skipped_existing} already there (--force redoes them), "
+          f"{len(result.failed)} skipped as unreadable; summary {result.summary}")
+    for path, reason in result.failed.items():
+        print(f"  skipped {path}: {reason}")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from .export import export_onnx, onnx_difference
+
+    if not args.onnx:
+        raise QuadpredError("name the format: --onnx")
+    out = Path(args.output) if args.output else Path(args.model) / "model.onnx"
+    _refuse_overwrite(out, args.force)
+    export_onnx(args.model, out)
+    try:
+        gap = onnx_difference(args.model, out)
+        print(f"exported {out}; ONNX Runtime agrees with PyTorch to {gap:.1e}")
+    except QuadpredError as exc:
+        print(f"exported {out}; not checked: {exc}")
+
+
 def _add_training(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("manifests", nargs="+", help="manifest file(s) from `quadpred prepare` (several: their union)")
     parser.add_argument("--features", required=True, help="feature store root from `quadpred features`")
@@ -260,12 +294,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="write into a non-empty folder")
     p.set_defaults(func=cmd_synth)
 
-    p = sub.add_parser("demo", help="run the pipeline on the built-in world and say where everything is",
+    p = sub.add_parser("demo", help="run the whole study on the built-in world and say where everything is",
                        description="Build the small synthetic world (once; cached), prepare English and Mandarin "
-                                   "speech and music manifests with the study's splits, and extract their features.")
+                                   "speech and music manifests with the study's splits, extract their features, run "
+                                   "the language grid (eng/man/mix speech x eng/man music; baseline, SCAE feat-ext "
+                                   "and full, CPC; 2 repeats), write the table and report, and predict a generated "
+                                   "four-section song with the four language-pair models. ~8 minutes on 2 cores; "
+                                   "re-running reuses what is done.")
     p.add_argument("-o", "--output", default="demo-out", help="folder for everything (default: ./demo-out)")
     p.add_argument("--scale", choices=("tiny", "small", "paper"), default="small", help="world size (default small)")
     p.add_argument("--seed", type=int, default=0, help="seed of the world and the splits")
+    p.add_argument("--repeats", type=int, default=2, help="repeats of each grid cell (default 2)")
+    p.add_argument("--epochs", type=int, default=6, help="most epochs of each training run (default 6)")
+    p.add_argument("--data-only", action="store_true", help="stop after the features")
     _add_workers(p)
     p.set_defaults(func=cmd_demo)
 
@@ -322,6 +363,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", help="the experiment's output folder")
     p.add_argument("--paper", action="store_true", help="put the paper's published numbers beside ours")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("predict", help="per-second quadrant, arousal and valence of audio files",
+                       description="Predict every file given, and every audio file found below a given folder "
+                                   "(recursively). Per file: NAME.csv (one row per second: probabilities of each "
+                                   "quadrant, arousal and valence, top quadrant), NAME.json (with the clip means), "
+                                   "NAME.npy (quadrant probabilities, as the published tool) and NAME.png (the "
+                                   "tag-gram); OUTPUT/summary.csv for the batch. Unreadable files are reported and "
+                                   "skipped; files already predicted are kept (resumable) unless --force. Long "
+                                   "files are read in blocks with bounded memory.")
+    p.add_argument("inputs", nargs="+", help="audio files and/or folders")
+    p.add_argument("-o", "--output", required=True, help="folder for the outputs")
+    p.add_argument("--model", help="a transfer model directory (from `quadpred transfer` or `experiment`)")
+    p.add_argument("--speech", choices=("eng", "man", "mix"), help="shipped model: pretraining speech language")
+    p.add_argument("--music", choices=("eng", "man"), help="shipped model: music language it was trained on")
+    p.add_argument("--hop", type=float, help="seconds between predictions (default: the model's, 1 s)")
+    p.add_argument("--no-plot", action="store_true", help="skip the tag-gram PNGs")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="bf16: ~2x faster network on CPUs with AVX-512-BF16/AMX (probabilities within ~1e-2)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda ...")
+    p.add_argument("--force", action="store_true", help="redo files whose outputs exist")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="export a transfer model (ONNX)",
+                       description="Write MODEL as ONNX (input 'logmel' (batch, 1, 128, 31); outputs quadrant, "
+                                   "arousal, valence probabilities) with its feature settings beside it, and "
+                                   "check it against PyTorch with ONNX Runtime when installed.")
+    p.add_argument("model", help="a transfer model directory")
+    p.add_argument("--onnx", action="store_true", help="ONNX format")
+    p.add_argument("-o", "--output", help="file to write (default MODEL/model.onnx)")
+    p.add_argument("--force", action="store_true", help="overwrite the file")
+    p.set_defaults(func=cmd_export)
     return parser
 
 

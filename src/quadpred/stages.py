@@ -265,7 +265,7 @@ def transfer_stages(clips: Sequence[Clip], store: FeatureStore, out: str | Path,
 def chunk_probabilities(model: nn.Module, dataset: ChunkDataset, device: torch.device,
                         batch_size: int = 256) -> dict[str, np.ndarray]:
     """{task: (chunks, classes)} softmax probabilities of every chunk of ``dataset``."""
-    model.eval().to(device)
+    model.eval().to(device, memory_format=torch.channels_last)
     parts: dict[str, list[np.ndarray]] = {task: [] for task in TASKS}
     for x, _, _ in Batches(dataset, batch_size).epoch(0):
         for task, probs in model.probabilities(x.to(device)).items():

@@ -1,0 +1,289 @@
+"""The predictor: a model directory in, per-second quadrant / arousal / valence probabilities out.
+
+    predictor = Predictor.from_dir("runs/eng2eng/full")
+    result = predictor.predict("song.mp3")          # or predict(samples, sr=44100)
+    result.means["quadrant"], result.top_quadrant, result.to_frame()
+
+Files are read in blocks (streaming.py), so an hour-long file needs ~60 MB of features, not
+its decoded audio. :func:`predict_files` runs a batch with one output set per file and a
+summary table; files already done are skipped, so an interrupted batch resumes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .audio import audio_files_below, to_model_input
+from .errors import AudioError, ModelDirError, QuadpredError
+from .features import chunk, chunk_starts, compute_log_mel
+from .io import atomic_path, write_text_atomic
+from .labels import QUADRANTS, TASKS
+from .modeldir import configs_of, load_model
+from .streaming import stream_log_mel
+
+log = logging.getLogger("quadpred")
+
+SHIPPED_MODELS = Path(__file__).parent / "pretrained"
+
+
+@dataclass
+class Prediction:
+    """Probabilities of one recording, one row per analysed chunk.
+
+    start, end: (steps,) seconds; probabilities: {task: (steps, classes)}; labels: {task: class names}.
+    """
+
+    source: str
+    duration: float
+    start: np.ndarray
+    end: np.ndarray
+    probabilities: dict[str, np.ndarray]
+    labels: dict[str, tuple[str, ...]]
+    model: str
+
+    @property
+    def means(self) -> dict[str, np.ndarray]:
+        """Mean probability of each class over the recording: {task: (classes,)}."""
+        return {task: p.mean(axis=0) for task, p in self.probabilities.items()}
+
+    @property
+    def top_quadrant(self) -> str:
+        return self.labels["quadrant"][int(np.argmax(self.means["quadrant"]))]
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """Flat columns: start, end, one per task and class (e.g. 'quadrant_Q1'), top quadrant."""
+        columns: dict[str, np.ndarray] = {"start": self.start, "end": self.end}
+        for task, probabilities in self.probabilities.items():
+            for index, name in enumerate(self.labels[task]):
+                columns[f"{task}_{name}"] = probabilities[:, index]
+        columns["top_quadrant"] = np.array(self.labels["quadrant"])[self.probabilities["quadrant"].argmax(axis=1)]
+        return columns
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame of :meth:`columns` (pandas is optional: pip install pandas)."""
+        try:
+            import pandas
+        except ImportError as exc:
+            raise QuadpredError("to_frame() needs pandas: pip install pandas") from exc
+        return pandas.DataFrame(self.columns())
+
+    def to_csv(self) -> str:
+        columns = self.columns()
+        text = io.StringIO()
+        writer = csv.writer(text)
+        writer.writerow(columns)
+        for row in zip(*columns.values()):
+            writer.writerow([f"{v:.4f}" if isinstance(v, (float, np.floating)) else v for v in row])
+        return text.getvalue()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.source, "model": self.model, "duration": round(self.duration, 3),
+                "top_quadrant": self.top_quadrant,
+                "means": {t: dict(zip(self.labels[t], np.round(m.astype(np.float64), 4).tolist()))
+                          for t, m in self.means.items()},
+                "start": np.round(self.start, 3).tolist(), "end": np.round(self.end, 3).tolist(),
+                "probabilities": {t: np.round(p.astype(np.float64), 4).tolist() for t, p in self.probabilities.items()}}
+
+
+class Predictor:
+    """A loaded transfer model with its feature settings; ``hop_seconds`` between predictions."""
+
+    def __init__(self, model: torch.nn.Module, info: dict[str, Any], *, name: str = "model", device: str = "cpu",
+                 hop_seconds: float | None = None, batch_size: int = 256, precision: str = "fp32") -> None:
+        if info.get("kind") != "emotion":
+            raise ModelDirError(f"{name} is a {info.get('kind')} model, not an emotion model: give the folder of "
+                                "a transfer stage (e.g. runs/eng2eng/full)")
+        # channels-last: oneDNN's fast layout for the convolutions (2x at a file's ~30 chunks)
+        self.model = model.eval().to(device, memory_format=torch.channels_last)
+        self.info = info
+        self.name = name
+        self.device = torch.device(device)
+        _, self.features = configs_of(info)
+        frames_per_second = self.features.sample_rate / self.features.hop_length
+        self.hop_frames = self.features.predict_hop_frames if hop_seconds is None else \
+            max(1, round(hop_seconds * frames_per_second))
+        self.batch_size = batch_size
+        self.precision = precision
+        stored = info.get("labels", TASKS)
+        self.labels = {task: tuple(stored[task]) for task in TASKS}  # quadrant, arousal, valence
+
+    @classmethod
+    def from_dir(cls, folder: str | Path, *, device: str = "auto", hop_seconds: float | None = None,
+                 precision: str = "fp32") -> Predictor:
+        """``precision`` 'bf16' runs the network in bfloat16 autocast (about 2x faster on CPUs with
+        AVX-512-BF16 or AMX; probabilities within ~1e-2 of fp32)."""
+        from .train import resolve_device
+
+        model, info = load_model(folder)
+        return cls(model, info, name=str(folder), device=str(resolve_device(device)), hop_seconds=hop_seconds,
+                   precision=precision)
+
+    @classmethod
+    def shipped(cls, speech: str = "eng", music: str = "eng", **kwargs: Any) -> Predictor:
+        """One of the models shipped with quadpred, by speech and music language."""
+        folder = SHIPPED_MODELS / f"{speech}2{music}"
+        if music == "man":
+            raise QuadpredError("no Mandarin-music model ships: quadpred has no real Mandarin music to train one; "
+                                "train your own with `quadpred transfer` and pass --model")
+        if not (folder / "config.json").is_file():
+            available = sorted(p.name for p in SHIPPED_MODELS.glob("*2*") if (p / "config.json").is_file())
+            raise QuadpredError(f"no shipped model for speech {speech!r} and music {music!r} "
+                                f"(shipped: {', '.join(available) or 'none yet'}); pass --model DIR of a model "
+                                "from `quadpred transfer`")
+        return cls.from_dir(folder, **kwargs)
+
+    def _chunks_probabilities(self, spectrogram: np.ndarray) -> dict[str, np.ndarray]:
+        x = chunk(spectrogram, chunk_frames=self.features.chunk_frames, hop_frames=self.hop_frames)
+        parts: dict[str, list[np.ndarray]] = {task: [] for task in self.labels}
+        from .train import autocast
+
+        with torch.inference_mode(), autocast(self.device, self.precision):
+            for begin in range(0, len(x), self.batch_size):
+                batch = torch.from_numpy(x[begin:begin + self.batch_size]).to(self.device)
+                for task, probs in self.model.probabilities(batch).items():
+                    parts[task].append(probs.float().cpu().numpy())
+        return {task: np.concatenate(p) for task, p in parts.items()}
+
+    def spectrogram(self, audio: str | Path | np.ndarray, sr: int | None = None, *,
+                    block_seconds: float = 30.0) -> tuple[np.ndarray, float, str]:
+        """(n_mels, frames) log-mel, duration in seconds and a name, of a file (read in blocks) or
+        of an array (samples,) / (samples, channels) at ``sr``."""
+        config = self.features
+        if isinstance(audio, np.ndarray):
+            if sr is None:
+                raise QuadpredError("predict(array) needs its sample rate: predict(samples, sr=44100)")
+            y = to_model_input(audio, sr, target_rate=config.sample_rate, name="array")
+            return compute_log_mel(y, config), len(y) / config.sample_rate, "array"
+        spectrogram, duration = stream_log_mel(audio, config, block_seconds=block_seconds)
+        return spectrogram, duration, str(audio)
+
+    def predict(self, audio: str | Path | np.ndarray, sr: int | None = None, *, block_seconds: float = 30.0) -> Prediction:
+        """Probabilities of a file (read in blocks) or of an array (samples,) / (samples, channels) at ``sr``."""
+        return self.from_spectrogram(*self.spectrogram(audio, sr, block_seconds=block_seconds))
+
+    def from_spectrogram(self, spectrogram: np.ndarray, duration: float, source: str) -> Prediction:
+        """Probabilities of every chunk of a (n_mels, frames) log-mel."""
+        config = self.features
+        starts = chunk_starts(spectrogram.shape[1], chunk_frames=config.chunk_frames, hop_frames=self.hop_frames)
+        if len(starts) == 0:
+            needed = (config.chunk_frames - 1) * config.hop_length / config.sample_rate
+            raise AudioError(f"{source}: too short ({duration:.2f} s); at least {needed:.2f} s are needed for one "
+                             "prediction")
+        seconds_per_frame = config.hop_length / config.sample_rate
+        return Prediction(source=source, duration=duration, start=starts * seconds_per_frame,
+                          end=(starts + config.chunk_frames) * seconds_per_frame,
+                          probabilities=self._chunks_probabilities(spectrogram), labels=self.labels, model=self.name)
+
+
+# --- batches of files ------------------------------------------------------------------------
+
+def collect_inputs(inputs: list[str | Path]) -> list[tuple[Path, str]]:
+    """(file, output name) for every audio file named or found (recursively) in a named folder.
+    Output names are file names with their extension (song.mp3 -> song.mp3.csv, ...), mirroring
+    a folder's sub-folders; two inputs with the same output name are an error."""
+    found: list[tuple[Path, str]] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            files = audio_files_below(item)
+            if not files:
+                raise QuadpredError(f"{item}: no audio files found (looked for wav, flac, ogg, opus, mp3, ...)")
+            found += [(f, str(f.relative_to(item))) for f in files]
+        else:
+            found.append((item, item.name))
+    stems: dict[str, Path] = {}
+    for path, stem in found:
+        if stem in stems:
+            raise QuadpredError(f"{path} and {stems[stem]} would write the same outputs ({stem}.*): "
+                                "predict them into different output folders")
+        stems[stem] = path
+    return found
+
+
+def write_outputs(prediction: Prediction, out: Path, stem: str, *, plot: bool = True) -> Path:
+    """<name>.csv, <name>.npy (quadrant probabilities, the published tool's file), <name>.png
+    (tag-gram) and <name>.json, written last: its presence marks the file as done."""
+    (out / stem).parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(output_path(out, stem, ".csv"), prediction.to_csv())
+    with atomic_path(output_path(out, stem, ".npy")) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, prediction.probabilities["quadrant"].astype(np.float32))
+    if plot:
+        from .plots import tag_gram
+
+        tag_gram((prediction.start + prediction.end) / 2, prediction.probabilities, prediction.labels,
+                 output_path(out, stem, ".png"), title=f"{Path(prediction.source).name} — top {prediction.top_quadrant}")
+    marker = output_path(out, stem, ".json")
+    write_text_atomic(marker, json.dumps(prediction.to_json()) + "\n")
+    return marker
+
+
+def output_path(out: Path, name: str, suffix: str) -> Path:
+    return out / f"{name}{suffix}"
+
+
+SUMMARY_COLUMNS = ["file", "status", "duration", "top_quadrant", *[f"quadrant_{q}" for q in QUADRANTS],
+                   "arousal_positive", "valence_positive", "outputs"]
+
+
+@dataclass
+class BatchResult:
+    done: int
+    skipped_existing: int
+    failed: dict[str, str]
+    summary: Path
+
+
+def predict_files(predictor: Predictor, inputs: list[str | Path], out: str | Path, *, force: bool = False,
+                  progress: bool = True, plot: bool = True) -> BatchResult:
+    """Predict every input file into ``out``; unreadable files are reported and skipped; files
+    with outputs already there are kept unless ``force``. Writes ``out/summary.csv``."""
+    out = Path(out)
+    jobs = collect_inputs(inputs)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, failed, done, kept = [], {}, 0, 0
+    todo = [(path, stem) for path, stem in jobs if force or not output_path(out, stem, ".json").is_file()]
+    # decoding and the log-mel of the next file run in a thread while the network handles this one
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        pending = {path: reader.submit(predictor.spectrogram, path) for path, _ in todo[:1]}
+        bar = tqdm(jobs, desc="predict", unit="file", disable=not progress)
+        for path, stem in bar:
+            marker = output_path(out, stem, ".json")
+            try:
+                if path not in pending:
+                    kept += 1
+                    result = json.loads(marker.read_text())
+                else:
+                    position = todo.index((path, stem))
+                    if position + 1 < len(todo):
+                        following = todo[position + 1][0]
+                        pending[following] = reader.submit(predictor.spectrogram, following)
+                    prediction = predictor.from_spectrogram(*pending.pop(path).result())
+                    result = json.loads(write_outputs(prediction, out, stem, plot=plot).read_text())
+                    done += 1
+            except (AudioError, OSError) as exc:
+                failed[str(path)] = str(exc)
+                log.warning("skipped %s", exc)
+                rows.append({"file": str(path), "status": f"skipped: {exc}"})
+                continue
+            means = result["means"]
+            rows.append({"file": str(path), "status": "ok", "duration": result["duration"],
+                         "top_quadrant": result["top_quadrant"],
+                         **{f"quadrant_{q}": means["quadrant"][q] for q in QUADRANTS},
+                         "arousal_positive": means["arousal"]["positive"],
+                         "valence_positive": means["valence"]["positive"], "outputs": str(out / stem) + ".*"})
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=SUMMARY_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(out / "summary.csv", text.getvalue())
+    return BatchResult(done=done, skipped_existing=kept, failed=failed, summary=out / "summary.csv")

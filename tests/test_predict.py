@@ -1,0 +1,153 @@
+"""The predictor: Python API, streaming, the CLI on many formats, bad files, memory, export."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import tone
+
+from quadpred.cli import main
+from quadpred.errors import AudioError, QuadpredError
+from quadpred.predict import Predictor
+from quadpred.streaming import stream_log_mel, whole_file_log_mel
+
+
+def song(seconds: float, sr: int, channels: int = 1, seed: int = 0) -> np.ndarray:
+    y = tone(seconds, sr, freq=330.0, noise=0.2, seed=seed)
+    y = y * (1 + 0.5 * np.sin(2 * np.pi * 0.3 * np.arange(len(y)) / sr))  # slow loudness changes
+    return np.stack([y, 0.6 * y], axis=1) if channels == 2 else y
+
+
+@pytest.mark.parametrize(("suffix", "sr", "channels"), [("wav", 8000, 1), ("flac", 48000, 2), ("ogg", 22050, 2),
+                                                        ("mp3", 44100, 1), ("wav", 16000, 2)])
+def test_streaming_equals_whole_file_processing(tmp_path: Path, suffix: str, sr: int, channels: int):
+    path = tmp_path / f"x.{suffix}"
+    sf.write(path, song(23.7, sr, channels), sr)
+    streamed, duration = stream_log_mel(path, block_seconds=4.1)
+    whole, whole_duration = whole_file_log_mel(path)
+    assert streamed.shape == whole.shape and duration == pytest.approx(whole_duration)
+    # bins with energy agree to float rounding; near-empty bins (log of ~eps, e.g. above 4 kHz of an
+    # 8-kHz file) follow the resampler's rounding noise, so they are compared in linear magnitude
+    audible = whole > -8
+    np.testing.assert_allclose(streamed[audible], whole[audible], atol=2e-3)
+    np.testing.assert_allclose(np.exp(streamed), np.exp(whole), atol=1e-5)
+    assert np.median(np.abs(streamed - whole)) < 1e-5
+
+
+def test_python_api_on_files_and_arrays(tiny_model: Path, tmp_path: Path):
+    predictor = Predictor.from_dir(tiny_model, device="cpu")
+    path = tmp_path / "a.wav"
+    sf.write(path, song(10.5, 44100, 2), 44100)
+    result = predictor.predict(path)
+    assert len(result.start) == 10 and result.start[1] == pytest.approx(31 * 512 / 16000)
+    for task, classes in (("quadrant", 4), ("arousal", 2), ("valence", 2)):
+        assert result.probabilities[task].shape == (10, classes)
+        np.testing.assert_allclose(result.probabilities[task].sum(axis=1), 1, rtol=1e-5)
+    assert result.top_quadrant in ("Q1", "Q2", "Q3", "Q4")
+    from_array = predictor.predict(sf.read(path, dtype="float32")[0], sr=44100)
+    np.testing.assert_allclose(from_array.probabilities["quadrant"], result.probabilities["quadrant"], atol=1e-3)
+    columns = result.columns()
+    assert list(columns)[:3] == ["start", "end", "quadrant_Q1"] and len(columns["top_quadrant"]) == 10
+    half = Predictor.from_dir(tiny_model, device="cpu", hop_seconds=0.5).predict(path)
+    frames = 1 + int(10.5 * 16000) // 512
+    assert len(half.start) == 1 + (frames - 31) // round(0.5 * 16000 / 512) == 19
+    with pytest.raises(QuadpredError, match="sample rate"):
+        predictor.predict(np.zeros(100))
+    with pytest.raises(AudioError, match="too short"):
+        predictor.predict(song(0.5, 16000), sr=16000)
+
+
+def test_to_frame_needs_pandas_or_gives_a_frame(tiny_model: Path, tmp_path: Path):
+    sf.write(tmp_path / "a.wav", song(3, 16000), 16000)
+    result = Predictor.from_dir(tiny_model, device="cpu").predict(tmp_path / "a.wav")
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        with pytest.raises(QuadpredError, match="pandas"):
+            result.to_frame()
+    else:
+        frame = result.to_frame()
+        assert len(frame) == 3 and "valence_positive" in frame.columns
+
+
+def test_cli_batch_with_formats_bad_files_and_resume(tiny_model: Path, tmp_path: Path, capsys):
+    music = tmp_path / "music"
+    (music / "sub").mkdir(parents=True)
+    formats = [("a.wav", 8000, 1), ("b.flac", 48000, 2), ("sub/c.ogg", 22050, 2), ("sub/d.mp3", 44100, 1)]
+    for index, (name, sr, channels) in enumerate(formats):
+        sf.write(music / name, song(4.2, sr, channels, seed=index), sr)
+    sf.write(music / "silent.wav", np.zeros(16000 * 3), 16000)
+    (music / "broken.mp3").write_bytes(b"ID3" + b"\x00" * 500)
+    out = tmp_path / "out"
+    assert main(["-q", "predict", str(music), "--model", str(tiny_model), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "4 file(s) done" in printed and "2 skipped" in printed and "silent" in printed
+    for name, *_ in formats:
+        for suffix in (".csv", ".json", ".npy", ".png"):
+            assert (out / f"{name}{suffix}").is_file(), name + suffix
+        assert np.load(out / f"{name}.npy").shape == (4, 4)
+        result = json.loads((out / f"{name}.json").read_text())
+        assert result["top_quadrant"] in ("Q1", "Q2", "Q3", "Q4") and len(result["start"]) == 4
+    rows = (out / "summary.csv").read_text().splitlines()
+    assert len(rows) == 1 + 6 and sum("skipped" in r for r in rows) == 2
+    stamp = (out / "a.wav.json").stat().st_mtime_ns
+    assert main(["-q", "predict", str(music), "--model", str(tiny_model), "-o", str(out)]) == 0
+    assert "0 file(s) done, 4 already there" in capsys.readouterr().out
+    assert (out / "a.wav.json").stat().st_mtime_ns == stamp
+    assert main(["-q", "predict", str(music / "a.wav"), "--model", str(tiny_model), "-o", str(out), "--force"]) == 0
+    assert (out / "a.wav.json").stat().st_mtime_ns != stamp
+
+
+def test_cli_predict_explains_its_errors(tiny_model: Path, tmp_path: Path, capsys):
+    assert main(["-q", "predict", str(tmp_path), "--model", str(tiny_model), "-o", str(tmp_path / "o")]) == 1
+    assert "no audio files" in capsys.readouterr().err
+    sf.write(tmp_path / "a.wav", song(3, 16000), 16000)
+    assert main(["-q", "predict", str(tmp_path / "a.wav"), "-o", str(tmp_path / "o"), "--music", "man"]) == 1
+    assert "Mandarin-music" in capsys.readouterr().err
+    assert main(["-q", "predict", str(tmp_path / "a.wav"), "-o", str(tmp_path / "o"), "--model", str(tmp_path)]) == 1
+    assert "not a model directory" in capsys.readouterr().err
+
+
+MEMORY_SCRIPT = """
+import resource, sys
+from quadpred.predict import Predictor
+predictor = Predictor.from_dir(sys.argv[1], device="cpu")
+predictor.predict(sys.argv[2])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+result = predictor.predict(sys.argv[3])
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(len(result.start), (after - before) / 1024)
+"""
+
+
+def test_a_ten_minute_file_stays_within_a_memory_bound(tiny_model: Path, tmp_path: Path):
+    sr = 44100
+    short, long = tmp_path / "short.wav", tmp_path / "long.wav"
+    sf.write(short, song(20, sr, 2), sr, subtype="PCM_16")
+    with sf.SoundFile(long, "w", sr, 2, subtype="PCM_16") as handle:
+        for minute in range(10):
+            handle.write(song(60, sr, 2, seed=minute))
+    out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(tiny_model), str(short), str(long)],
+                         capture_output=True, text=True, check=True)
+    seconds, grown_mb = out.stdout.split()
+    assert int(seconds) == 1 + (1 + 600 * 16000 // 512 - 31) // 31  # 604 one-second (0.992 s) chunks
+    # decoding the whole file would take 212 MB (44.1 kHz stereo float32) before any feature
+    assert float(grown_mb) < 80, f"peak memory grew by {grown_mb} MB"
+
+
+def test_onnx_export_matches_pytorch(tiny_model: Path, tmp_path: Path, capsys):
+    pytest.importorskip("onnxruntime", reason="onnxruntime is in the test extra; install quadpred[test]")
+    pytest.importorskip("onnx", reason="onnx is in the test extra; install quadpred[test]")
+    from quadpred.export import onnx_difference
+
+    out = tmp_path / "m.onnx"
+    assert main(["-q", "export", str(tiny_model), "--onnx", "-o", str(out)]) == 0
+    assert "agrees with PyTorch" in capsys.readouterr().out
+    assert onnx_difference(tiny_model, out, chunks=16, seed=3) < 1e-4
+    assert json.loads(out.with_suffix(".features.json").read_text())["n_mels"] == 128
+    assert main(["-q", "export", str(tiny_model), "--onnx", "-o", str(out)]) == 1
+    assert "--force" in capsys.readouterr().err
