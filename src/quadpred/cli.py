@@ -157,6 +157,14 @@ def cmd_experiment(args: argparse.Namespace) -> None:
                              progress=not args.quiet)
         prepare_world(world, out / "manifests", seed=args.seed)
         config, base = demo_preset((out / "manifests").resolve(), str((out / "features").resolve())), out
+    elif args.preset == "real":
+        from .experiment import prepare_real, real_preset
+
+        if not args.data:
+            raise QuadpredError("--preset real needs --data, the folder of the real recordings (../shared/data)")
+        manifests = prepare_real(args.data, out / "manifests", seed=args.seed)
+        config, base = real_preset({k: v.resolve() for k, v in manifests.items()},
+                                   str(Path(args.features or out / "features").resolve())), out
     elif args.preset == "paper":
         speech, music = _language_paths(args.speech, "--speech"), _language_paths(args.music, "--music")
         if not speech or not music or not args.features:
@@ -164,7 +172,7 @@ def cmd_experiment(args: argparse.Namespace) -> None:
                                 "--music man=... and --features STORE")
         config, base = paper_preset(speech, music, str(Path(args.features).resolve())), Path.cwd()
     else:
-        raise QuadpredError("give an experiment CONFIG file or --preset demo|paper")
+        raise QuadpredError("give an experiment CONFIG file or --preset demo|paper|real")
     if args.repeats:
         config = dataclasses.replace(config, repeats=args.repeats)
     if args.print_config:
@@ -220,6 +228,24 @@ def cmd_export(args: argparse.Namespace) -> None:
         print(f"exported {out}; ONNX Runtime agrees with PyTorch to {gap:.1e}")
     except QuadpredError as exc:
         print(f"exported {out}; not checked: {exc}")
+
+
+def cmd_agreement(args: argparse.Namespace) -> None:
+    from .agreement import read_ratings, synthetic_ratings, write_agreement, write_ratings_csv
+
+    out = Path(args.output)
+    if args.synthetic:
+        if args.ratings:
+            raise QuadpredError("give RATINGS.csv or --synthetic, not both")
+        ratings = synthetic_ratings(seed=args.seed)
+        print(f"synthetic ratings: {write_ratings_csv(ratings, out / 'synthetic_ratings.csv')}")
+    elif args.ratings:
+        ratings = read_ratings(args.ratings)
+    else:
+        raise QuadpredError("give a ratings CSV (columns rater, group, item, emotion, rating) or --synthetic")
+    files = write_agreement(ratings, out, samples=args.bootstrap, seed=args.seed)
+    print(files["markdown"].read_text())
+    print(f"agreement: {files['json']}, figure {files['figure']}")
 
 
 def _add_training(parser: argparse.ArgumentParser) -> None:
@@ -344,10 +370,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "missing.")
     p.add_argument("config", nargs="?", help="experiment config (JSON)")
     p.add_argument("-o", "--output", required=True, help="folder for the runs and the report")
-    p.add_argument("--preset", choices=("paper", "demo"), help="a ready-made grid instead of CONFIG")
+    p.add_argument("--preset", choices=("paper", "demo", "real"), help="a ready-made grid instead of CONFIG")
+    p.add_argument("--data", help="real preset: the folder of real recordings (../shared/data)")
     p.add_argument("--speech", action="append", metavar="LANG=MANIFEST", help="paper preset: a speech manifest")
     p.add_argument("--music", action="append", metavar="LANG=MANIFEST", help="paper preset: a music manifest")
-    p.add_argument("--features", help="paper preset: the feature store root")
+    p.add_argument("--features", help="paper (and real) preset: the feature store root")
     p.add_argument("--scale", choices=("tiny", "small"), default="small", help="demo preset: world size")
     p.add_argument("--seed", type=int, default=0, help="demo preset: seed of the world")
     p.add_argument("--repeats", type=int, help="override the number of repeats")
@@ -394,6 +421,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="file to write (default MODEL/model.onnx)")
     p.add_argument("--force", action="store_true", help="overwrite the file")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("agreement", help="listener agreement (Krippendorff's alpha) of emotion ratings",
+                       description="Read long-format ratings (columns rater, group, item, emotion, rating 1-5; "
+                                   "optional quadrant, lyrics (yes/no or 1-5), sophistication, familiarity, "
+                                   "preference) and write Krippendorff's alpha, ordinal and interval, overall, per "
+                                   "group, emotion, quadrant and lyrics comprehension, with bootstrap intervals "
+                                   "over items: agreement.md/.csv/.json and agreement.png. --synthetic analyses a "
+                                   "generated set with a known structure (groups of increasing noise).")
+    p.add_argument("ratings", nargs="?", help="ratings CSV")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--synthetic", action="store_true", help="generate and analyse a synthetic ratings set")
+    p.add_argument("--bootstrap", type=int, default=500, help="bootstrap resamplings of the units (default 500)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and of --synthetic")
+    p.set_defaults(func=cmd_agreement)
     return parser
 
 

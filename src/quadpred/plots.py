@@ -110,3 +110,26 @@ def tag_gram(times: np.ndarray, probabilities: Mapping[str, np.ndarray], labels:
     if title:
         axes[0, 0].set_title(title)
     return _save(figure, path)
+
+
+def alphas_with_intervals(panels: Mapping[str, Sequence[tuple[str, float | None, float | None, float | None]]],
+                          path: str | Path) -> Path:
+    """One panel per analysis: {title: [(subset, alpha or None, low, high), ...]}; undefined alphas
+    are marked 'n/a'."""
+    n = max(len(panels), 1)
+    figure, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.4), squeeze=False)
+    for axis, (title, rows) in zip(axes[0], panels.items()):
+        for x, (name, value, low, high) in enumerate(rows):
+            if value is None:
+                axis.text(x, 0.02, "n/a", ha="center", fontsize=7)
+                continue
+            error = [[value - low], [high - value]] if low is not None else None
+            axis.bar(x, value, 0.7, yerr=error, capsize=3, color="C0")
+        axis.set_xticks(range(len(rows)), [r[0] for r in rows], rotation=45, ha="right", fontsize=7)
+        axis.set_ylim(min(0.0, *[r[1] for r in rows if r[1] is not None] or [0.0]) - 0.05, 1)
+        axis.axhline(0, color="black", linewidth=0.5)
+        axis.set_title(title, fontsize=9)
+        axis.grid(axis="y", alpha=0.3)
+    axes[0, 0].set_ylabel("Krippendorff's alpha (ordinal)")
+    figure.tight_layout()
+    return _save(figure, path)
