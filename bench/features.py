@@ -101,6 +101,24 @@ def main() -> None:
             times[workers] = time.perf_counter() - start
         print(f"store extraction: 1 process {seconds / times[1]:.0f} x real time, 2 processes "
               f"{seconds / times[2]:.0f} x real time, ratio {times[1] / times[2]:.2f} (ideal 2)")
+        handcrafted_line(paths, signals, seconds / 4, args.repeats)
+
+
+def handcrafted_line(paths: list[Path], signals: dict, seconds: float, repeats: int) -> None:
+    """The DAE baseline's features (openSMILE IS13 LLDs + deltas, mean/sd per 1-s window)."""
+    try:
+        from quadpred.config import SmileConfig
+        from quadpred.handcrafted import compute_handcrafted
+    except ImportError:
+        return
+    try:
+        a = rate(lambda p: compute_handcrafted(signals[p], SmileConfig()), paths, seconds, repeats)
+    except Exception as exc:  # noqa: BLE001 - openSMILE is an optional extra
+        print(f"hand-crafted features: not measured ({exc})")
+        return
+    b = rate(lambda p: compute_log_mel(signals[p]), paths, seconds, repeats)
+    print(f"hand-crafted features (IS13 LLD + deltas -> 260 per 0.5 s), decoded, 1 process: {a:.0f} x real time "
+          f"(log-mel: {b:.0f} x real time, ratio {a / b:.2f})")
 
 
 def published_features(y: np.ndarray) -> np.ndarray:

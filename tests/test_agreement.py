@@ -5,8 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from quadpred.agreement import (Rating, alpha, analyse, read_ratings, reliability_matrix, synthetic_ratings,
-                                write_ratings_csv)
+from quadpred.agreement import Rating, alpha, analyse, read_ratings, reliability_matrix, synthetic_ratings, write_ratings_csv
 from quadpred.cli import main
 from quadpred.errors import QuadpredError
 

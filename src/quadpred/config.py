@@ -69,6 +69,68 @@ class FeatureConfig:
         return config_hash(fields)
 
 
+    @property
+    def rows(self) -> int:
+        """Rows of a stored array (n_mels)."""
+        return self.n_mels
+
+
+@dataclasses.dataclass(frozen=True)
+class SmileConfig:
+    """Hand-crafted features of the DAE baseline (SYSTEM.md; Coutinho & Schuller 2017): the
+    INTERSPEECH 2013 ComParE low-level descriptors and their deltas (65 + 65), mean and standard
+    deviation over ``window_seconds`` windows every ``hop_seconds`` -> 260 values per step.
+
+    ``chunk_frames`` (steps per training sequence) and the hops are set by the DAE variant.
+    """
+
+    kind: str = "smile"
+    feature_set: str = "IS13"
+    window_seconds: float = 1.0
+    hop_seconds: float = 0.5
+    sample_rate: int = 16000
+    store_dtype: str = "float32"
+    chunk_frames: int = 9
+    train_hop_frames: int = 4
+    predict_hop_frames: int = 9
+
+    def __post_init__(self) -> None:
+        if self.kind != "smile":
+            raise ConfigError(f"SmileConfig kind must be 'smile', got {self.kind!r}")
+        if self.window_seconds <= 0 or self.hop_seconds <= 0:
+            raise ConfigError("window_seconds and hop_seconds must be positive")
+
+    @property
+    def rows(self) -> int:
+        return 260
+
+    @property
+    def hop_length(self) -> int:
+        """Samples between steps (so that hop_length / sample_rate is the step in seconds)."""
+        return round(self.hop_seconds * self.sample_rate)
+
+    @property
+    def min_samples(self) -> int:
+        return round(self.window_seconds * self.sample_rate)
+
+    def spectrogram_key(self) -> str:
+        fields = {k: v for k, v in to_dict(self).items()
+                  if k not in ("chunk_frames", "train_hop_frames", "predict_hop_frames")}
+        return config_hash(fields)
+
+    def with_sequence(self, seconds: float) -> SmileConfig:
+        """This config with training sequences of ``seconds`` (half-overlapping) for a DAE variant."""
+        steps = 1 + round((seconds - self.window_seconds) / self.hop_seconds)
+        return dataclasses.replace(self, chunk_frames=steps, train_hop_frames=max(1, steps // 2),
+                                   predict_hop_frames=steps)
+
+
+def feature_config_from_dict(data: dict[str, Any], *, where: str = "features") -> FeatureConfig | SmileConfig:
+    """A log-mel or a hand-crafted feature config, by its ``kind``."""
+    if data.get("kind") == "smile":
+        return from_dict(SmileConfig, data, where=where)
+    return from_dict(FeatureConfig, data, where=where)
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """Network sizes (SYSTEM.md, Models); the defaults are the study's.
@@ -89,6 +151,9 @@ class ModelConfig:
     cpc_steps: int = 3
     cpc_segments: int = 6
     cpc_objective: str = "infonce"
+    dae_hidden: int = 100
+    dae_seconds: float = 5.0
+    dae_head_hidden: int = 100
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
@@ -113,7 +178,7 @@ class ModelConfig:
 
 # default learning rate of each training stage (SYSTEM.md; CPC and the baseline as their neighbours)
 STAGE_LEARNING_RATES: dict[str, float] = {
-    "pretrain": 1e-3, "cpc": 1e-3, "feat-ext": 1e-4, "full": 5e-4, "baseline": 5e-4,
+    "pretrain": 1e-3, "cpc": 1e-3, "dae": 1e-3, "feat-ext": 1e-4, "full": 5e-4, "baseline": 5e-4,
 }
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import FeatureConfig, RunConfig, from_dict, to_dict
+from .config import FeatureConfig, RunConfig, SmileConfig, from_dict, to_dict
 from .errors import ConfigError
 from .manifest import Clip, read_manifest, sample_hours, total_hours
 from .modeldir import write_json
@@ -37,6 +37,13 @@ METHODS: dict[str, tuple[str | None, str]] = {
     "scae-full": ("scae", "full"),
     "cpc-feat-ext": ("cpc", "feat-ext"),
     "cpc-full": ("cpc", "full"),
+    "dae-classifier": ("dae-classifier", "feat-ext"),
+    "dae-sparsity": ("dae-sparsity", "feat-ext"),
+}
+# the DAE variants of Coutinho & Schuller 2017: sequence length and hidden size
+DAE_VARIANTS: dict[str, dict[str, float]] = {
+    "dae-classifier": {"dae_hidden": 100, "dae_seconds": 5.0},
+    "dae-sparsity": {"dae_hidden": 800, "dae_seconds": 10.0},
 }
 MIX = "mix"
 
@@ -134,7 +141,7 @@ class Step:
 def plan(config: ExperimentConfig) -> list[Step]:
     """Every step of the grid, pretraining before the transfers that use it."""
     families = sorted({METHODS[m][0] for m in config.methods if METHODS[m][0]})
-    # full continues from feat-ext, so asking for full runs both
+    # full continues from feat-ext, so asking for full runs both; the DAE baseline has feat-ext only
     stages_of = {family: ("feat-ext", "full") if f"{family}-full" in config.methods else ("feat-ext",)
                  for family in families}
     steps: list[Step] = []
@@ -200,7 +207,10 @@ def run_grid(config: ExperimentConfig, base: str | Path, out: str | Path, *, dev
     every_clip = [c for clips in (*speech.values(), *music.values()) for c in clips]
     features_root = base / config.features_root
     extract(every_clip, features_root, config.feature_config(), workers=workers, progress=progress)
-    store = FeatureStore.open(features_root, config.feature_config())
+    stores = {"logmel": FeatureStore.open(features_root, config.feature_config())}
+    if any(m in DAE_VARIANTS for m in config.methods):
+        extract(every_clip, features_root, SmileConfig(), workers=workers, progress=progress)
+        stores["smile"] = FeatureStore.open(features_root, SmileConfig())
     steps = plan(config)
     status: dict[str, dict[str, Any]] = {}
     started = time.perf_counter()
@@ -210,17 +220,19 @@ def run_grid(config: ExperimentConfig, base: str | Path, out: str | Path, *, dev
             continue
         seed = config.seed + step.repeat
         log.info("[%d/%d] %s", number, len(steps), step.name)
+        store = stores["smile" if step.family in DAE_VARIANTS else "logmel"]
         try:
             if step.kind == "pretrain":
-                run = _seeded(config.run_config("pretrain"), seed)
+                run = _variant(_seeded(config.run_config("pretrain"), seed), step.family)
+                method = "dae" if step.family in DAE_VARIANTS else step.family
 
-                def train(run_config: RunConfig, folder: Path, step: Step = step) -> Any:
-                    return pretrain(speech[step.speech], store, folder, method=step.family, run=run_config,
+                def train(run_config: RunConfig, folder: Path, step: Step = step, method: str = method) -> Any:
+                    return pretrain(speech[step.speech], store, folder, method=method, run=run_config,
                                     device=device, progress=progress)
 
-                tuned(train, run, out / step.folder, trials=config.tune, stage=step.family or "pretrain")
+                tuned(train, run, out / step.folder, trials=config.tune, stage=method or "pretrain")
             else:
-                run = _seeded(config.run_config("transfer"), seed)
+                run = _variant(_seeded(config.run_config("transfer"), seed), step.family)
                 transfer_stages(music[step.music], store, out / step.folder,
                                 encoder=out / step.needs if step.needs else None, stages=step.stages, run=run,
                                 device=device, progress=progress, trials=config.tune)
@@ -236,6 +248,13 @@ def run_grid(config: ExperimentConfig, base: str | Path, out: str | Path, *, dev
 
 def _seeded(run: RunConfig, seed: int) -> RunConfig:
     return dataclasses.replace(run, train=dataclasses.replace(run.train, seed=seed))
+
+
+def _variant(run: RunConfig, family: str | None) -> RunConfig:
+    """``run`` with the model settings of a DAE variant (others unchanged)."""
+    if family not in DAE_VARIANTS:
+        return run
+    return dataclasses.replace(run, model=dataclasses.replace(run.model, **DAE_VARIANTS[family]))
 
 
 # --- presets -------------------------------------------------------------------------------

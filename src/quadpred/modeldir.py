@@ -17,13 +17,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import FeatureConfig, ModelConfig, from_dict
+from .config import FeatureConfig, ModelConfig, SmileConfig, feature_config_from_dict, from_dict
 from .errors import ModelDirError
 from .io import atomic_path, write_text_atomic
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "weights.pt"
-KINDS = ("scae", "cpc", "emotion")
+KINDS = ("scae", "cpc", "dae", "emotion", "dae-emotion")
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -64,18 +64,19 @@ def load_state(folder: str | Path) -> dict[str, torch.Tensor]:
     return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
-def configs_of(info: dict[str, Any]) -> tuple[ModelConfig, FeatureConfig]:
+def configs_of(info: dict[str, Any]) -> tuple[ModelConfig, FeatureConfig | SmileConfig]:
     return (from_dict(ModelConfig, info["model"], where="config.json model"),
-            from_dict(FeatureConfig, info["features"], where="config.json features"))
+            feature_config_from_dict(info["features"], where="config.json features"))
 
 
 def load_model(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """The model of a directory in eval mode on the CPU, and its config.json."""
-    from .models import build_cpc, build_emotion_net, build_scae
+    from .models import build_cpc, build_dae, build_dae_emotion_net, build_emotion_net, build_scae
 
     info = read_config(folder)
     model_config, feature_config = configs_of(info)
-    builder = {"scae": build_scae, "cpc": build_cpc, "emotion": build_emotion_net}[info["kind"]]
+    builder = {"scae": build_scae, "cpc": build_cpc, "emotion": build_emotion_net, "dae": build_dae,
+               "dae-emotion": build_dae_emotion_net}[info["kind"]]
     model = builder(model_config, feature_config)
     model.load_state_dict(load_state(folder))
     return model.eval(), info

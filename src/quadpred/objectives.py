@@ -36,6 +36,18 @@ class Denoising:
         return F.mse_loss(model(noisy), x), {}
 
 
+class SequenceDenoising:
+    """DAE pretraining: noise on the standardised sequence, MSE to the clean standardised sequence."""
+
+    def __init__(self, noise_sd: float) -> None:
+        self.noise_sd = noise_sd
+
+    def loss(self, model: nn.Module, batch: Sequence[Tensor], training: bool) -> tuple[Tensor, dict[str, float]]:
+        clean = model.encoder.standardise(batch[0])
+        noisy = clean + self.noise_sd * torch.randn_like(clean) if training else clean
+        return F.mse_loss(model.reconstruct(noisy), clean), {}
+
+
 class MultiTask:
     """Weighted sum of the cross-entropies of quadrant, arousal and valence (2-class softmax
     cross-entropy is the binary cross-entropy of the study). Batch: (inputs, targets (n, 3), ...).

@@ -27,22 +27,22 @@ from torch import nn
 
 from . import __version__
 from .batches import Batches, TensorRows
-from .config import FeatureConfig, ModelConfig, RunConfig, to_dict
+from .config import FeatureConfig, ModelConfig, RunConfig, SmileConfig, to_dict
 from .errors import ModelDirError, TrainingError
 from .io import atomic_path
 from .labels import TASKS
 from .manifest import Clip, check_disjoint_groups, summary
 from .metrics import task_report
 from .modeldir import CONFIG_NAME, configs_of, is_complete, load_encoder_state, load_state, read_config, write_json
-from .models import build_cpc, build_emotion_net, build_scae
-from .objectives import Contrastive, Denoising, MultiTask, inverse_frequency_weights
+from .models import build_cpc, build_dae, build_dae_emotion_net, build_emotion_net, build_scae
+from .objectives import Contrastive, Denoising, MultiTask, SequenceDenoising, inverse_frequency_weights
 from .store import ChunkDataset, FeatureStore, SegmentDataset
 from .train import FitResult, fit, read_summary, resolve_device
 
 log = logging.getLogger("quadpred")
 
 TRANSFER_STAGES = ("feat-ext", "full", "baseline")
-PRETRAIN_METHODS = ("scae", "cpc")
+PRETRAIN_METHODS = ("scae", "cpc", "dae")
 EpochHook = Callable[[int, dict], None]
 
 
@@ -50,7 +50,7 @@ def split_of(clips: Sequence[Clip], split: str) -> list[Clip]:
     return [c for c in clips if c.split == split]
 
 
-def _describe(kind: str, stage: str, run: RunConfig, features: FeatureConfig, clips: Sequence[Clip],
+def _describe(kind: str, stage: str, run: RunConfig, features: FeatureConfig | SmileConfig, clips: Sequence[Clip],
               **extra: Any) -> dict[str, Any]:
     return {"kind": kind, "stage": stage, "model": to_dict(run.model), "train": to_dict(run.train),
             "features": to_dict(features), "labels": {t: list(n) for t, n in TASKS.items()},
@@ -94,7 +94,8 @@ def _check_splits(clips: Sequence[Clip], what: str) -> None:
 def pretrain(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, method: str = "scae",
              run: RunConfig = RunConfig(), device: str = "auto", progress: bool = True, force: bool = False,
              on_epoch_end: EpochHook | None = None) -> FitResult:
-    """Pretrain an encoder on (speech) clips: 'scae' denoising autoencoder or 'cpc'.
+    """Pretrain an encoder on (speech) clips: 'scae' denoising autoencoder or 'cpc' (log-mel
+    store), or 'dae', the LSTM denoising autoencoder of the baseline (hand-crafted store).
 
     Several languages in ``clips`` make the follow-up study's mixture. Uses the train and valid
     splits; test clips are ignored.
@@ -104,7 +105,10 @@ def pretrain(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, 
     folder = Path(folder)
     _check_splits(clips, "pretraining")
     features = store.config
-    stage = "pretrain" if method == "scae" else "cpc"
+    stage = {"scae": "pretrain", "cpc": "cpc", "dae": "dae"}[method]
+    if (method == "dae") != isinstance(features, SmileConfig):
+        wanted = "hand-crafted" if method == "dae" else "log-mel"
+        raise TrainingError(f"method {method} needs a {wanted} feature store; {store.folder} holds other features")
     info = _describe(method, stage, run, features, [c for c in clips if c.split in ("train", "valid")])
     if _open_run(folder, info, force):
         return _finished(folder)
@@ -113,6 +117,17 @@ def pretrain(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, 
         model: nn.Module = build_scae(run.model, features)
         train_set, valid_set = (ChunkDataset(store, split_of(clips, s)) for s in ("train", "valid"))
         objective: Any = Denoising(run.train.noise_sd)
+    elif method == "dae":
+        model = build_dae(run.model, features)
+        steps, hop, _ = chunking(features, run.model)
+        train_set, valid_set = (ChunkDataset(store, split_of(clips, s), chunk_frames=steps, hop_frames=hop)
+                                for s in ("train", "valid"))
+        if len(train_set) == 0:
+            raise TrainingError(f"no speech clip is as long as a {run.model.dae_seconds:g}-s DAE sequence: "
+                                "lower model.dae_seconds")
+        sample = np.random.default_rng(run.train.seed).permutation(len(train_set))[:4096]
+        model.fit_standardisation(train_set.gather(np.sort(sample))[0])
+        objective = SequenceDenoising(run.train.noise_sd)
     else:
         model = build_cpc(run.model, features)
         train_set, valid_set = (SegmentDataset(store, split_of(clips, s), segments=run.model.cpc_segments)
@@ -133,8 +148,24 @@ def _labelled(clips: Sequence[Clip]) -> None:
 def _encoder_config(run: RunConfig, source: dict[str, Any]) -> RunConfig:
     """``run`` with the encoder settings of a pretrained model (the weights decide the shape)."""
     pretrained, _ = configs_of(source)
-    model = ModelConfig(**{**to_dict(run.model), "channels": pretrained.channels, "pools": pretrained.pools})
-    return RunConfig(model=model, train=run.train)
+    inherited = {name: getattr(pretrained, name) for name in ENCODER_FIELDS}
+    return RunConfig(model=ModelConfig(**{**to_dict(run.model), **inherited}), train=run.train)
+
+
+ENCODER_FIELDS = ("channels", "pools", "dae_hidden", "dae_seconds")
+
+
+def chunking(features: FeatureConfig | SmileConfig, model: ModelConfig) -> tuple[int, int, int]:
+    """(steps per input, training hop, prediction hop): the log-mel chunk, or the DAE sequence."""
+    if isinstance(features, SmileConfig):
+        features = features.with_sequence(model.dae_seconds)
+    return features.chunk_frames, features.train_hop_frames, features.predict_hop_frames
+
+
+def _emotion_model(run: RunConfig, features: FeatureConfig | SmileConfig) -> nn.Module:
+    if isinstance(features, SmileConfig):
+        return build_dae_emotion_net(run.model, features)
+    return build_emotion_net(run.model, features)
 
 
 @torch.no_grad()
@@ -171,7 +202,8 @@ def transfer(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, 
                 source_features.chunk_frames != features.chunk_frames:
             raise TrainingError(f"{init} was trained on other features than the store {store.folder}: "
                                 "extract the music with the same feature settings")
-    info = _describe("emotion", stage, run, features, clips,
+    kind = "dae-emotion" if isinstance(features, SmileConfig) else "emotion"
+    info = _describe(kind, stage, run, features, clips,
                      init={"folder": str(init), "kind": source["kind"], "stage": source["stage"],
                            "languages": source.get("languages")} if source else None)
     if _open_run(folder, info, force):
@@ -188,12 +220,14 @@ def _train_transfer(clips: Sequence[Clip], store: FeatureStore, folder: Path, *,
                     source: dict | None, run: RunConfig, device: torch.device, progress: bool,
                     on_epoch_end: EpochHook | None) -> FitResult:
     torch.manual_seed(run.train.seed)
-    model = build_emotion_net(run.model, store.config)
-    if source is not None and source["kind"] == "emotion" and stage == "full":
+    model = _emotion_model(run, store.config)
+    if source is not None and source["kind"] in ("emotion", "dae-emotion") and stage == "full":
         model.load_state_dict(load_state(init))
     elif source is not None:
         model.encoder.load_state_dict(load_encoder_state(init)[0])
-    train_set, valid_set = ChunkDataset(store, split_of(clips, "train")), ChunkDataset(store, split_of(clips, "valid"))
+    steps, hop, _ = chunking(store.config, run.model)
+    train_set, valid_set = (ChunkDataset(store, split_of(clips, s), chunk_frames=steps, hop_frames=hop)
+                            for s in ("train", "valid"))
     targets = train_set.targets.numpy()
     weights = inverse_frequency_weights(targets) if run.train.balance == "weights" else None
     objective = MultiTask(run.train.loss_weights, weights)
@@ -310,11 +344,12 @@ def predict_split(model_dir: str | Path, store: FeatureStore, clips: Sequence[Cl
 
     check_disjoint_groups(clips)
     model, info = load_model(model_dir)
-    if info["kind"] != "emotion":
+    if info["kind"] not in ("emotion", "dae-emotion"):
         raise ModelDirError(f"{model_dir} is a {info['kind']} model; evaluate a transfer model")
     part = split_of(clips, split)
     _labelled(part)
-    dataset = ChunkDataset(store, part, hop_frames=store.config.predict_hop_frames)
+    steps, _, hop = chunking(store.config, configs_of(info)[0])
+    dataset = ChunkDataset(store, part, hop_frames=hop, chunk_frames=steps)
     probabilities = chunk_probabilities(model, dataset, resolve_device(device))
     return SplitPredictions(probabilities, dataset.targets.numpy(), dataset.clip_of_chunk(),
                             [c.id for c in dataset.clips])

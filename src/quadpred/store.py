@@ -1,10 +1,10 @@
-"""The feature store: one log-mel array per clip, read memory-mapped.
+"""The feature store: one feature array per clip (log-mel, or hand-crafted), read memory-mapped.
 
 Layout of ``<root>/<config key>/`` (the key hashes the spectrogram settings, so a
 changed config writes elsewhere and never mixes arrays)::
 
-    config.json         the FeatureConfig
-    arrays/<id>.npy     (n_mels, frames) per clip, written atomically
+    config.json         the FeatureConfig (or SmileConfig, with "kind": "smile")
+    arrays/<id>.npy     (rows, frames) per clip, written atomically (rows: n_mels or 260)
     index.json          clip id -> {"file", "frames"}
     failures.json       clip id -> why it could not be read (skipped, not fatal)
 
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .audio import load_audio
-from .config import FeatureConfig, from_dict, save_json, to_dict
+from .config import FeatureConfig, SmileConfig, feature_config_from_dict, save_json, to_dict
 from .errors import AudioError, StoreError
 from .features import chunk_starts, compute_log_mel
 from .io import atomic_path, map_jobs, write_text_atomic
@@ -50,14 +50,26 @@ class ExtractionResult:
     failed: dict[str, str]
 
 
-def _extract_one(job: tuple[str, str, str, FeatureConfig]) -> tuple[str, int | str]:
-    """Worker: decode, log-mel and save one clip; returns (id, frames) or (id, reason)."""
+AnyFeatureConfig = FeatureConfig | SmileConfig
+
+
+def compute_features(signal: np.ndarray, config: AnyFeatureConfig) -> np.ndarray:
+    """(rows, frames) features of a model-input signal: log-mel or hand-crafted."""
+    if isinstance(config, SmileConfig):
+        from .handcrafted import compute_handcrafted
+
+        return compute_handcrafted(signal, config)
+    return compute_log_mel(signal, config)
+
+
+def _extract_one(job: tuple[str, str, str, AnyFeatureConfig]) -> tuple[str, int | str]:
+    """Worker: decode, compute and save one clip's features; returns (id, frames) or (id, reason)."""
     clip_id, audio_path, target, config = job
     try:
         signal = load_audio(audio_path, sample_rate=config.sample_rate, min_samples=config.min_samples)
     except AudioError as exc:
         return clip_id, str(exc)
-    spec = compute_log_mel(signal, config).astype(config.store_dtype)
+    spec = compute_features(signal, config).astype(config.store_dtype)
     with atomic_path(Path(target)) as tmp:
         with tmp.open("wb") as handle:
             np.save(handle, spec)
@@ -71,22 +83,24 @@ def _init_worker() -> None:
 class FeatureStore:
     """Read access to one store folder (``<root>/<config key>``)."""
 
-    def __init__(self, folder: Path, config: FeatureConfig, index: dict[str, dict], failures: dict[str, str]):
+    def __init__(self, folder: Path, config: AnyFeatureConfig, index: dict[str, dict], failures: dict[str, str]):
         self.folder = folder
         self.config = config
         self.index = index
         self.failures = failures
 
     @staticmethod
-    def folder_for(root: str | Path, config: FeatureConfig) -> Path:
+    def folder_for(root: str | Path, config: AnyFeatureConfig) -> Path:
         return Path(root) / config.spectrogram_key()
 
     @classmethod
-    def open(cls, root: str | Path, config: FeatureConfig | None = None) -> FeatureStore:
-        """Open the store under ``root`` for ``config`` (or the only store there if None)."""
+    def open(cls, root: str | Path, config: AnyFeatureConfig | None = None, *, kind: str | None = None) -> FeatureStore:
+        """Open the store under ``root`` for ``config``, or if None the only store there (of
+        ``kind``: 'logmel' or 'smile', when given)."""
         root = Path(root)
         if config is None:
-            candidates = sorted(p.parent for p in root.glob("*/config.json"))
+            candidates = sorted(p.parent for p in root.glob("*/config.json")
+                                if kind is None or json.loads(p.read_text()).get("kind", "logmel") == kind)
             if (root / "config.json").is_file():
                 candidates = [root]
             if len(candidates) != 1:
@@ -100,7 +114,7 @@ class FeatureStore:
         config_path, index_path = folder / "config.json", folder / "index.json"
         if not config_path.is_file() or not index_path.is_file():
             raise StoreError(f"feature store {folder} is missing or incomplete: run `quadpred features` on it")
-        stored = from_dict(FeatureConfig, json.loads(config_path.read_text()), where=str(config_path))
+        stored = feature_config_from_dict(json.loads(config_path.read_text()), where=str(config_path))
         if config is not None and stored.spectrogram_key() != config.spectrogram_key():
             raise StoreError(f"feature store {folder} was built with another configuration; re-run `quadpred features`")
         failures_path = folder / "failures.json"
@@ -133,15 +147,15 @@ class FeatureStore:
             except (OSError, ValueError) as exc:
                 problems.append(f"{clip_id}: {path.name} unreadable ({exc})")
                 continue
-            if array.shape != (self.config.n_mels, entry["frames"]):
-                problems.append(f"{clip_id}: shape {array.shape} != ({self.config.n_mels}, {entry['frames']})")
+            if array.shape != (self.config.rows, entry["frames"]):
+                problems.append(f"{clip_id}: shape {array.shape} != ({self.config.rows}, {entry['frames']})")
         return problems
 
 
 def extract(
     clips: Sequence[Clip],
     root: str | Path,
-    config: FeatureConfig = FeatureConfig(),
+    config: AnyFeatureConfig = FeatureConfig(),
     *,
     workers: int = 1,
     progress: bool = True,
@@ -172,7 +186,8 @@ def extract(
 
     failed: dict[str, str] = {}
     try:
-        for clip_id, outcome in map_jobs(_extract_one, jobs, workers=workers, desc="log-mel features", unit="clip",
+        desc = "hand-crafted features" if isinstance(config, SmileConfig) else "log-mel features"
+        for clip_id, outcome in map_jobs(_extract_one, jobs, workers=workers, desc=desc, unit="clip",
                                          progress=progress, initializer=_init_worker):
             _record(clip_id, outcome, index, failed)
     finally:
@@ -199,10 +214,11 @@ class ChunkDataset(torch.utils.data.Dataset):
     Clips missing from the store (unreadable audio) are left out with a warning.
     """
 
-    def __init__(self, store: FeatureStore, clips: Sequence[Clip], *, hop_frames: int | None = None):
+    def __init__(self, store: FeatureStore, clips: Sequence[Clip], *, hop_frames: int | None = None,
+                 chunk_frames: int | None = None):
         config = store.config
         self.store = store
-        self.chunk_frames = config.chunk_frames
+        self.chunk_frames = chunk_frames or config.chunk_frames
         hop = hop_frames or config.train_hop_frames
         present = [c for c in clips if c.id in store]
         if len(present) < len(clips):
@@ -238,7 +254,7 @@ class ChunkDataset(torch.utils.data.Dataset):
 
     def gather(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """A whole batch at once: x (n, 1, n_mels, chunk_frames) float32, y (n, 3), groups (n,)."""
-        out = np.empty((len(indices), 1, self.store.config.n_mels, self.chunk_frames), dtype=np.float32)
+        out = np.empty((len(indices), 1, self.store.config.rows, self.chunk_frames), dtype=np.float32)
         for slot, i in enumerate(indices):
             start = int(self.starts[i])
             out[slot, 0] = self._array(int(self.clip_rows[i]))[:, start:start + self.chunk_frames]
@@ -283,7 +299,7 @@ class SegmentDataset(torch.utils.data.Dataset):
 
     def gather(self, indices: np.ndarray) -> tuple[torch.Tensor]:
         """x (n, segments, 1, n_mels, chunk_frames) float32."""
-        n_mels, width = self.store.config.n_mels, self.chunk_frames
+        n_mels, width = self.store.config.rows, self.chunk_frames
         out = np.empty((len(indices), self.segments, 1, n_mels, width), dtype=np.float32)
         for slot, i in enumerate(indices):
             row = int(self.clip_rows[i])

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from ..config import FeatureConfig, ModelConfig
+from ..config import FeatureConfig, ModelConfig, SmileConfig
 from ..errors import ConfigError
 from .cpc import CPC
+from .dae import DAE, DAEEmotionNet, SequenceEncoder, SequenceHead
 from .heads import EmotionNet, MultiTaskHead
 from .scae import SCAE, Decoder, Encoder
 
@@ -41,3 +42,18 @@ def build_emotion_net(model: ModelConfig, features: FeatureConfig) -> EmotionNet
 def build_cpc(model: ModelConfig, features: FeatureConfig) -> CPC:
     return CPC(build_encoder(model), latent_features(model, features), code_dim=model.cpc_code_dim,
                context_dim=model.cpc_context_dim, steps=model.cpc_steps)
+
+
+def _smile(features: FeatureConfig | SmileConfig) -> SmileConfig:
+    if not isinstance(features, SmileConfig):
+        raise ConfigError("the DAE works on hand-crafted features: give it a hand-crafted (openSMILE) feature store")
+    return features
+
+
+def build_dae(model: ModelConfig, features: FeatureConfig | SmileConfig) -> DAE:
+    return DAE(_smile(features).rows, model.dae_hidden)
+
+
+def build_dae_emotion_net(model: ModelConfig, features: FeatureConfig | SmileConfig) -> DAEEmotionNet:
+    rows = _smile(features).rows
+    return DAEEmotionNet(SequenceEncoder(rows, model.dae_hidden), SequenceHead(model.dae_hidden, model.dae_head_hidden))

@@ -39,10 +39,20 @@ class CPC(nn.Module):
         return codes, predictions
 
 
-def infonce_loss(codes: Tensor, predictions: Tensor) -> tuple[Tensor, Tensor]:
+TEMPERATURE = 0.1
+
+
+def _unit(x: Tensor) -> Tensor:
+    return F.normalize(x.float(), dim=-1)
+
+
+def infonce_loss(codes: Tensor, predictions: Tensor, temperature: float = TEMPERATURE) -> tuple[Tensor, Tensor]:
     """Standard InfoNCE: each prediction must pick its true future code among every code of the
-    batch (other clips and other positions are the negatives). Returns (loss, accuracy)."""
+    batch (other clips and other positions are the negatives). Scores are cosine similarities over
+    a temperature: unbounded dot products let the logits explode and the loss stall at chance.
+    Returns (loss, accuracy)."""
     batch, segments, steps, dim = predictions.shape
+    codes, predictions = _unit(codes), _unit(predictions) / temperature
     candidates = codes.reshape(batch * segments, dim)
     position = torch.arange(batch * segments, device=codes.device).view(batch, segments)
     losses, hits = [], []
@@ -55,10 +65,12 @@ def infonce_loss(codes: Tensor, predictions: Tensor) -> tuple[Tensor, Tensor]:
     return torch.stack(losses).mean(), torch.stack(hits).mean()
 
 
-def binary_loss(codes: Tensor, predictions: Tensor) -> tuple[Tensor, Tensor]:
+def binary_loss(codes: Tensor, predictions: Tensor, temperature: float = TEMPERATURE) -> tuple[Tensor, Tensor]:
     """The authors' variant: a sigmoid score of each prediction against its true future code
-    (label 1) and against a shuffled future code of the batch (label 0). Returns (loss, accuracy)."""
+    (label 1) and against a shuffled future code of the batch (label 0); cosine scores over a
+    temperature as in :func:`infonce_loss`. Returns (loss, accuracy)."""
     batch, segments, steps, dim = predictions.shape
+    codes, predictions = _unit(codes), _unit(predictions) / temperature
     losses, hits = [], []
     for k in range(1, steps + 1):
         guess = predictions[:, : segments - k, k - 1].reshape(-1, dim)
