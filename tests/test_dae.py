@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import tone
+
 from quadpred.config import RunConfig, SmileConfig, apply_overrides
 from quadpred.errors import TrainingError
 from quadpred.experiment import ExperimentConfig, plan

@@ -71,7 +71,14 @@ class Batches:
             return rng.choice(n, size=n, replace=True, p=self.row_weights)
         return rng.permutation(n) if self.shuffle else np.arange(n)
 
-    def epoch(self, epoch: int = 0) -> Iterator[tuple[torch.Tensor, ...]]:
+    def epoch(self, epoch: int = 0, *, rank: int = 0, world: int = 1) -> Iterator[tuple[torch.Tensor, ...]]:
+        """The batches of one epoch; with ``world`` > 1 processes, this ``rank``'s share of each
+        (every world-th row), and batches too small to give every process a row are skipped."""
         order = self.order(epoch)
         for b in range(len(self)):
-            yield self.dataset.gather(order[b * self.batch_size:(b + 1) * self.batch_size])
+            rows = order[b * self.batch_size:(b + 1) * self.batch_size]
+            if world > 1:
+                if len(rows) < world:
+                    continue
+                rows = rows[rank::world]
+            yield self.dataset.gather(rows)

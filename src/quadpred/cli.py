@@ -45,13 +45,13 @@ def cmd_prepare(args: argparse.Namespace) -> None:
 
 
 def cmd_features(args: argparse.Namespace) -> None:
-    from .config import FeatureConfig, apply_overrides
+    from .config import FeatureConfig, SmileConfig, apply_overrides
     from .manifest import read_manifest
     from .store import FeatureStore, extract, store_summary
 
-    config = apply_overrides(FeatureConfig(), args.set or [])
+    config = apply_overrides(SmileConfig() if args.handcrafted else FeatureConfig(), args.set or [])
     clips = [clip for manifest in args.manifests for clip in read_manifest(manifest)]
-    result = extract(clips, args.output, config, workers=args.workers, progress=not args.quiet)
+    result = extract(clips, args.output, config, workers=args.workers, progress=not args.quiet, dask=args.dask)
     store = FeatureStore.open(args.output, config)
     print(f"features: {result.written} written, {result.skipped_existing} already there, "
           f"{len(result.failed)} unreadable; store {store.folder} holds {len(store)} clips")
@@ -90,7 +90,17 @@ def _clips_and_store(args: argparse.Namespace):
     from .store import FeatureStore
 
     clips = [clip for manifest in args.manifests for clip in read_manifest(manifest)]
-    return clips, FeatureStore.open(args.features)
+    kind = "smile" if getattr(args, "method", None) == "dae" else None
+    if getattr(args, "encoder", None):
+        from .modeldir import read_config
+
+        kind = "smile" if read_config(args.encoder)["kind"].startswith("dae") else "logmel"
+    try:
+        return clips, FeatureStore.open(args.features, kind=kind)
+    except QuadpredError:
+        if kind is None:  # a root with log-mel and hand-crafted stores: the spectrogram models want the log-mels
+            return clips, FeatureStore.open(args.features, kind="logmel")
+        raise
 
 
 def _print_fit(name: str, result) -> None:
@@ -100,7 +110,9 @@ def _print_fit(name: str, result) -> None:
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
     from .stages import pretrain, tuned
+    from .train import init_distributed
 
+    init_distributed()  # under torchrun: one process per GPU (or CPU process with gloo)
     run = _run_config(args)
     clips, store = _clips_and_store(args)
 
@@ -113,7 +125,9 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
 
 def cmd_transfer(args: argparse.Namespace) -> None:
     from .stages import transfer_stages
+    from .train import init_distributed
 
+    init_distributed()
     if (args.encoder is None) == (not args.baseline):
         raise QuadpredError("give either --encoder PRETRAINED_DIR (transfer) or --baseline (random initialisation)")
     run = _run_config(args)
@@ -305,6 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_workers(p)
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a feature setting, e.g. --set n_mels=64 --set store_dtype=float16")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="run on a Dask cluster (e.g. tcp://scheduler:8786); its workers need quadpred and the "
+                        "audio and store paths")
+    p.add_argument("--handcrafted", action="store_true",
+                   help="openSMILE IS13 features of the DAE baseline (260 per 0.5 s) instead of log-mels")
     p.set_defaults(func=cmd_features)
 
     p = sub.add_parser("synth", help="write the built-in bilingual world (speech and labelled music)",
@@ -344,7 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "--set model.cpc_objective=binary). Writes a self-describing model directory; "
                                    "re-running resumes an interrupted run.")
     _add_training(p)
-    p.add_argument("--method", choices=("scae", "cpc"), default="scae", help="pretraining method (default scae)")
+    p.add_argument("--method", choices=("scae", "cpc", "dae"), default="scae",
+                   help="pretraining method (default scae; dae: the LSTM baseline, on `features --handcrafted`)")
     p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("transfer", help="train the emotion model on labelled music, from a pretrained encoder",

@@ -56,14 +56,19 @@ def map_jobs(
     unit: str,
     progress: bool = True,
     initializer: Callable[[], None] | None = None,
+    dask: str | None = None,
 ) -> Iterable[Any]:
     """Yield ``function(job)`` for every job, in order, with a progress bar.
 
-    ``workers`` > 1 runs the jobs in that many processes (``function`` must be picklable);
-    otherwise they run here. The bar is closed however the caller stops iterating.
+    ``dask``: the address of a Dask distributed scheduler (``tcp://host:8786``) whose workers run
+    the jobs (they need quadpred installed and the files on a shared path); else ``workers`` > 1
+    runs them in that many local processes (``function`` must be picklable); otherwise here.
+    The bar is closed however the caller stops iterating.
     """
     with tqdm(total=len(jobs), desc=desc, unit=unit, disable=not progress or not jobs) as bar:
-        if workers > 1 and len(jobs) > 1:
+        if dask and jobs:
+            yield from _map_on_dask(function, jobs, dask, bar)
+        elif workers > 1 and len(jobs) > 1:
             with ProcessPoolExecutor(workers, mp_context=process_context(), initializer=initializer) as pool:
                 for result in pool.map(function, jobs, chunksize=4):
                     bar.update()
@@ -73,3 +78,21 @@ def map_jobs(
                 result = function(job)
                 bar.update()
                 yield result
+
+
+def _map_on_dask(function: Callable[[Job], Any], jobs: Sequence[Job], address: str, bar: tqdm) -> Iterator[Any]:
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        from .errors import QuadpredError
+
+        raise QuadpredError("--dask needs Dask distributed: pip install 'quadpred[cluster]'") from exc
+    with Client(address, timeout=30) as client:
+        futures = client.map(function, jobs, pure=False)
+        try:
+            for future in futures:
+                result = future.result()
+                bar.update()
+                yield result
+        finally:
+            client.cancel(futures)

@@ -43,9 +43,8 @@ class SequenceDenoising:
         self.noise_sd = noise_sd
 
     def loss(self, model: nn.Module, batch: Sequence[Tensor], training: bool) -> tuple[Tensor, dict[str, float]]:
-        clean = model.encoder.standardise(batch[0])
-        noisy = clean + self.noise_sd * torch.randn_like(clean) if training else clean
-        return F.mse_loss(model.reconstruct(noisy), clean), {}
+        reconstruction, clean = model(batch[0], noise_sd=self.noise_sd if training else 0.0)
+        return F.mse_loss(reconstruction, clean), {}
 
 
 class MultiTask:

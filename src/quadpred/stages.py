@@ -27,7 +27,7 @@ from torch import nn
 
 from . import __version__
 from .batches import Batches, TensorRows
-from .config import FeatureConfig, ModelConfig, RunConfig, SmileConfig, to_dict
+from .config import FeatureConfig, ModelConfig, RunConfig, SmileConfig, TrainConfig, from_dict, to_dict
 from .errors import ModelDirError, TrainingError
 from .io import atomic_path
 from .labels import TASKS
@@ -37,7 +37,7 @@ from .modeldir import CONFIG_NAME, configs_of, is_complete, load_encoder_state, 
 from .models import build_cpc, build_dae, build_dae_emotion_net, build_emotion_net, build_scae
 from .objectives import Contrastive, Denoising, MultiTask, SequenceDenoising, inverse_frequency_weights
 from .store import ChunkDataset, FeatureStore, SegmentDataset
-from .train import FitResult, fit, read_summary, resolve_device
+from .train import FitResult, distributed_rank_world, fit, read_summary, resolve_device
 
 log = logging.getLogger("quadpred")
 
@@ -58,23 +58,38 @@ def _describe(kind: str, stage: str, run: RunConfig, features: FeatureConfig | S
             "quadpred_version": __version__, **extra}
 
 
+def _comparable(info: dict[str, Any]) -> dict[str, Any]:
+    """A run description as it reads back from its file, with settings a newer version added
+    filled in with their defaults (a run is the same if only such defaults are new)."""
+    info = json.loads(json.dumps(info))  # tuples become lists, as in the file
+    info.pop("quadpred_version", None)
+    for section, cls in (("model", ModelConfig), ("train", TrainConfig)):
+        if isinstance(info.get(section), dict):
+            info[section] = json.loads(json.dumps(to_dict(from_dict(cls, info[section], where=section))))
+    return info
+
+
 def _open_run(folder: Path, info: dict[str, Any], force: bool) -> bool:
-    """Prepare ``folder`` for a run described by ``info``; True if it is already finished."""
+    """Prepare ``folder`` for a run described by ``info``; True if it is already finished.
+    Under torch.distributed, rank 0 prepares it and the others wait."""
+    rank, world = distributed_rank_world()
+    finished = False
     config_path = folder / CONFIG_NAME
     if config_path.is_file():
-        existing = json.loads(config_path.read_text())
-        wanted = json.loads(json.dumps(info))  # as it reads back from the file (tuples become lists)
-        same = {k: v for k, v in existing.items() if k != "quadpred_version"} == \
-               {k: v for k, v in wanted.items() if k != "quadpred_version"}
+        same = _comparable(json.loads(config_path.read_text())) == _comparable(info)
         if same and not force:
-            return is_complete(folder)
-        if not force:
+            finished = is_complete(folder)
+        elif not force:
             raise TrainingError(f"{folder} holds a run with other settings or data: choose another output "
                                 "folder or pass --force to start afresh")
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_json(config_path, info)
-    return False
+        elif rank == 0:
+            shutil.rmtree(folder)
+    if rank == 0 and not finished and not config_path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json(config_path, info)
+    if world > 1:
+        torch.distributed.barrier()
+    return finished
 
 
 def _finished(folder: Path) -> FitResult:
@@ -211,8 +226,11 @@ def transfer(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, 
     else:
         result = _train_transfer(clips, store, folder, stage=stage, init=init, source=source, run=run,
                                  device=resolve_device(device), progress=progress, on_epoch_end=on_epoch_end)
-    if not (folder / "metrics.json").is_file():
+    rank, world = distributed_rank_world()
+    if rank == 0 and not (folder / "metrics.json").is_file():
         score_splits(folder, store, clips, device=device)
+    if world > 1:
+        torch.distributed.barrier()
     return result
 
 
@@ -239,7 +257,11 @@ def _train_transfer(clips: Sequence[Clip], store: FeatureStore, folder: Path, *,
                    _batches(valid_set, run, None, training=False), **common)
     for parameter in model.encoder.parameters():
         parameter.requires_grad_(False)
-    if not run.train.cache_embeddings:
+    embedding_bytes = (len(train_set) + len(valid_set)) * _embedding_size(store.config, run.model) * 4
+    if run.train.cache_embeddings and embedding_bytes > EMBEDDING_CACHE_LIMIT:
+        log.info("%s: %.1f GB of embeddings is too much to cache; the frozen encoder runs every epoch",
+                 folder, embedding_bytes / 1e9)
+    if not run.train.cache_embeddings or embedding_bytes > EMBEDDING_CACHE_LIMIT:
         return fit(model, objective, _batches(train_set, run, balance_by, training=True),
                    _batches(valid_set, run, None, training=False), frozen=[model.encoder], **common)
     # the frozen encoder in eval mode is a fixed function: run it once per chunk, train the head on its outputs
@@ -248,6 +270,18 @@ def _train_transfer(clips: Sequence[Clip], store: FeatureStore, folder: Path, *,
     valid_rows = TensorRows(_embed(model, valid_set, device), valid_set.targets) if len(valid_set) else None
     return fit(model.head, objective, _batches(train_rows, run, balance_by, training=True),
                _batches(valid_rows, run, None, training=False), save=model, **common)
+
+
+EMBEDDING_CACHE_LIMIT = 4e9  # bytes of cached encoder outputs in feat-ext; larger corpora stream instead
+
+
+def _embedding_size(features: FeatureConfig | SmileConfig, config: ModelConfig) -> int:
+    """Values per chunk of the frozen encoder's output."""
+    if isinstance(features, SmileConfig):
+        return chunking(features, config)[0] * config.dae_hidden
+    from .models import latent_features
+
+    return latent_features(config, features)
 
 
 def _batches(dataset: Any, run: RunConfig, balance_by: np.ndarray | None, *, training: bool) -> Batches | None:

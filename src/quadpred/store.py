@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,11 +160,13 @@ def extract(
     *,
     workers: int = 1,
     progress: bool = True,
+    dask: str | None = None,
 ) -> ExtractionResult:
-    """Compute and store the log-mel of every clip not yet in the store under ``root``.
+    """Compute and store the features of every clip not yet in the store under ``root``.
 
-    Unreadable clips are recorded in failures.json and skipped. ``workers`` > 1 uses
-    that many processes.
+    Unreadable clips are recorded in failures.json and skipped. ``workers`` > 1 uses that many
+    local processes; ``dask`` (a scheduler address) runs the clips on a Dask cluster whose workers
+    see the same paths; either way the store written is the same.
     """
     folder = FeatureStore.folder_for(root, config)
     arrays = folder / "arrays"
@@ -188,7 +191,7 @@ def extract(
     try:
         desc = "hand-crafted features" if isinstance(config, SmileConfig) else "log-mel features"
         for clip_id, outcome in map_jobs(_extract_one, jobs, workers=workers, desc=desc, unit="clip",
-                                         progress=progress, initializer=_init_worker):
+                                         progress=progress, initializer=_init_worker, dask=dask):
             _record(clip_id, outcome, index, failed)
     finally:
         failures = {k: v for k, v in failures.items() if k not in index} | failed
@@ -204,6 +207,25 @@ def _record(clip_id: str, outcome: int | str, index: dict, failed: dict) -> None
         failed[clip_id] = outcome
     else:
         index[clip_id] = {"file": array_name(clip_id), "frames": outcome}
+
+
+class OpenArrays:
+    """Memory maps of the clips in use, at most ``limit`` open at once (least recently used
+    closed first): a corpus of any size streams from disk with a bounded number of open files
+    and pages the OS can reclaim."""
+
+    def __init__(self, store: FeatureStore, clips: Sequence[Clip], limit: int = 256) -> None:
+        self.store, self.clips, self.limit = store, clips, limit
+        self.open: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def __getitem__(self, row: int) -> np.ndarray:
+        if row in self.open:
+            self.open.move_to_end(row)
+        else:
+            self.open[row] = self.store.load(self.clips[row].id)
+            if len(self.open) > self.limit:
+                self.open.popitem(last=False)
+        return self.open[row]
 
 
 class ChunkDataset(torch.utils.data.Dataset):
@@ -238,15 +260,13 @@ class ChunkDataset(torch.utils.data.Dataset):
         self.starts = np.concatenate(starts) if starts else np.zeros(0, np.int64)
         self.targets = torch.from_numpy(np.concatenate(targets).astype(np.int64)) if targets else torch.zeros(0, 3, dtype=torch.long)
         self.group_ids = torch.from_numpy(np.concatenate(groups).astype(np.int64)) if groups else torch.zeros(0, dtype=torch.long)
-        self._arrays: dict[int, np.ndarray] = {}
+        self.arrays = OpenArrays(store, self.clips)
 
     def __len__(self) -> int:
         return len(self.starts)
 
     def _array(self, row: int) -> np.ndarray:
-        if row not in self._arrays:
-            self._arrays[row] = self.store.load(self.clips[row].id)
-        return self._arrays[row]
+        return self.arrays[row]
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x, y, group = self.gather(np.array([i]))
@@ -289,7 +309,7 @@ class SegmentDataset(torch.utils.data.Dataset):
                              "lower model.cpc_segments or use longer recordings")
         self.clip_rows = np.asarray(rows)
         self.starts = np.asarray(starts)
-        self._arrays: dict[int, np.ndarray] = {}
+        self.arrays = OpenArrays(store, self.clips)
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -303,10 +323,8 @@ class SegmentDataset(torch.utils.data.Dataset):
         out = np.empty((len(indices), self.segments, 1, n_mels, width), dtype=np.float32)
         for slot, i in enumerate(indices):
             row = int(self.clip_rows[i])
-            if row not in self._arrays:
-                self._arrays[row] = self.store.load(self.clips[row].id)
             start = int(self.starts[i])
-            run = self._arrays[row][:, start:start + self.segments * width]
+            run = self.arrays[row][:, start:start + self.segments * width]
             out[slot, :, 0] = run.reshape(n_mels, self.segments, width).transpose(1, 0, 2)
         return (torch.from_numpy(out),)
 

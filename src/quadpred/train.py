@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,13 +39,35 @@ CHECKPOINT_NAME = "checkpoint.pt"
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' -> CUDA when available, else CPU; 'cpu', 'cuda', 'cuda:1' as given."""
+    """'auto' -> CUDA when available (this process's GPU under torchrun), else CPU; 'cpu', 'cuda',
+    'cuda:1' as given."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", torch.cuda.current_device())))
+        return torch.device("cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise TrainingError(f"device {name!r} asked for, but PyTorch sees no CUDA GPU: use --device cpu")
     return device
+
+
+def distributed_rank_world() -> tuple[int, int]:
+    """(rank, world size) of this process: (0, 1) unless torch.distributed is initialised."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def init_distributed() -> tuple[int, int]:
+    """Join the process group that ``torchrun`` describes (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR):
+    NCCL on GPUs, gloo on CPUs. Without torchrun, nothing to do: (0, 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1 or (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return distributed_rank_world()
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    torch.distributed.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return distributed_rank_world()
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -72,13 +95,20 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 
 
 def train_step(model: nn.Module, objective: Objective, batch: Sequence[torch.Tensor],
-               optimiser: torch.optim.Optimizer, *, precision: str = "fp32") -> float:
-    """One optimisation step on one batch; returns the batch's loss."""
+               optimiser: torch.optim.Optimizer, *, precision: str = "fp32",
+               scaler: torch.amp.GradScaler | None = None) -> float:
+    """One optimisation step on one batch; returns the batch's loss. ``scaler`` (fp16 on GPUs)
+    scales the loss so that small gradients survive half precision."""
     with autocast(batch[0].device, precision):
         loss, _ = objective.loss(model, batch, training=True)
     optimiser.zero_grad(set_to_none=True)
-    loss.backward()
-    optimiser.step()
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(optimiser)
+        scaler.update()
+    else:
+        loss.backward()
+        optimiser.step()
     return loss.item()
 
 
@@ -125,13 +155,25 @@ def fit(
     encoder should. ``save``: the module whose weights go to weights.pt (default ``model``; a
     bigger model holding it, when only a part is trained). A checkpoint of an interrupted run
     of the same folder is resumed.
+
+    Under torch.distributed (``torchrun``), the model is wrapped in DistributedDataParallel, each
+    process takes its share of every batch (gradients are averaged, so the step equals the
+    single-process step on the whole batch), every process scores the validation split, and
+    rank 0 alone writes files.
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    rank, world = distributed_rank_world()
+    writer = rank == 0
+    if writer:
+        folder.mkdir(parents=True, exist_ok=True)
     if len(train.dataset) == 0:
         raise TrainingError(f"{folder}: the training split is empty; check the manifest's splits")
     # channels-last convolutions are faster on CPUs (oneDNN) and on GPUs with tensor cores
     model.to(device, memory_format=torch.channels_last)
+    core = model
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    scaler = torch.amp.GradScaler(device.type) if config.precision == "fp16" else None
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.Adam(parameters, lr=lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 1.0 / (1.0 + config.lr_decay * step))
@@ -140,7 +182,7 @@ def fit(
     checkpoint = folder / CHECKPOINT_NAME
     if checkpoint.is_file():
         saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        model.load_state_dict(saved["model"])
+        core.load_state_dict(saved["model"])
         optimiser.load_state_dict(saved["optimiser"])
         schedule.load_state_dict(saved["schedule"])
         state = saved["state"]
@@ -156,11 +198,12 @@ def fit(
         for module in frozen:
             module.eval()
         running, seen = 0.0, 0
-        bar = tqdm(train.epoch(epoch), total=len(train), desc=f"{folder.name} epoch {epoch + 1}/{config.epochs}",
-                   unit="batch", disable=not progress, leave=False)
+        bar = tqdm(train.epoch(epoch, rank=rank, world=world), total=len(train),
+                   desc=f"{folder.name} epoch {epoch + 1}/{config.epochs}", unit="batch",
+                   disable=not progress or not writer, leave=False)
         for batch in bar:
             batch = _to(batch, device)
-            loss = train_step(model, objective, batch, optimiser, precision=config.precision)
+            loss = train_step(model, objective, batch, optimiser, precision=config.precision, scaler=scaler)
             if not math.isfinite(loss):
                 raise TrainingError(f"{folder}: the loss became {loss} in epoch {epoch + 1}; "
                                     "lower the learning rate (--set train.lr=...) or check the features")
@@ -171,7 +214,7 @@ def fit(
         bar.close()
         train_loss = running / max(seen, 1)
         if valid is not None and len(valid.dataset):
-            valid_loss, extras = mean_loss(model, objective, valid, device, config.precision)
+            valid_loss, extras = mean_loss(core, objective, valid, device, config.precision)
         else:
             valid_loss, extras = train_loss, {}
         row = {"epoch": epoch + 1, "train_loss": train_loss, "valid_loss": valid_loss,
@@ -181,15 +224,16 @@ def fit(
         state["seconds"] += row["seconds"]
         if valid_loss < state["best_loss"] - config.min_delta:
             state.update(best_loss=valid_loss, best_epoch=epoch + 1, bad_epochs=0,
-                         best_weights=copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()}))
+                         best_weights=copy.deepcopy({k: v.detach().cpu() for k, v in core.state_dict().items()}))
         else:
             state["bad_epochs"] += 1
         state["epoch"] = epoch + 1
-        with atomic_path(checkpoint) as tmp:
-            torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
-                        "schedule": schedule.state_dict(), "state": state}, tmp)
-        write_history(folder, state["history"])
-        if progress:
+        if writer:
+            with atomic_path(checkpoint) as tmp:
+                torch.save({"model": core.state_dict(), "optimiser": optimiser.state_dict(),
+                            "schedule": schedule.state_dict(), "state": state}, tmp)
+            write_history(folder, state["history"])
+        if progress and writer:
             log.info("%s epoch %d: train %.4f valid %.4f%s", folder.name, epoch + 1, train_loss, valid_loss,
                      " (best)" if state["best_epoch"] == epoch + 1 else "")
         if on_epoch_end is not None:
@@ -197,16 +241,20 @@ def fit(
         stopped_early = state["bad_epochs"] >= config.patience
 
     if state["best_weights"] is not None:
-        model.load_state_dict(state["best_weights"])
-    save_weights(save if save is not None else model, folder)
+        core.load_state_dict(state["best_weights"])
     result = FitResult(folder=folder, epochs_run=state["epoch"], best_epoch=state["best_epoch"],
                        best_valid_loss=state["best_loss"], stopped_early=stopped_early,
                        history=state["history"], seconds=state["seconds"])
+    if world > 1:
+        torch.distributed.barrier()
+    if not writer:
+        return result
+    save_weights(save if save is not None else core, folder)
     write_json(folder / "summary.json", {
         "epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "best_valid_loss": result.best_valid_loss,
         "stopped_early": stopped_early, "seconds": round(result.seconds, 2), "device": str(device), "lr": lr,
         "train": to_dict(config), "train_rows": len(train.dataset),
-        "valid_rows": len(valid.dataset) if valid is not None else 0, "weights": WEIGHTS_NAME,
+        "valid_rows": len(valid.dataset) if valid is not None else 0, "weights": WEIGHTS_NAME, "processes": world,
     })
     checkpoint.unlink(missing_ok=True)
     return result

@@ -43,11 +43,12 @@ class DAE(nn.Module):
         self.encoder = SequenceEncoder(features, hidden)
         self.decoder = nn.Linear(hidden, features)
 
-    def reconstruct(self, z: Tensor) -> Tensor:
-        return self.decoder(self.encoder.encode(z))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.reconstruct(self.encoder.standardise(x))
+    def forward(self, x: Tensor, noise_sd: float = 0.0) -> tuple[Tensor, Tensor]:
+        """(batch, 1, features, steps) -> (reconstruction, clean standardised input), both
+        (batch, steps, features); ``noise_sd`` > 0 corrupts the standardised input first."""
+        clean = self.encoder.standardise(x)
+        noisy = clean + noise_sd * torch.randn_like(clean) if noise_sd > 0 else clean
+        return self.decoder(self.encoder.encode(noisy)), clean
 
     @torch.no_grad()
     def fit_standardisation(self, x: Tensor) -> None:
