@@ -285,8 +285,11 @@ def demo_preset(manifests: Path, features_root: str, *, repeats: int = 2, epochs
         repeats=repeats, pretrain=small, transfer=small)
 
 
-REAL_RUN = {"model": {"cpc_segments": 4, "cpc_steps": 2},
-            "train": {"epochs": 12, "patience": 3, "precision": "bf16"}}
+# affordable on 2 CPU cores (one repeat of the grid in about an hour); on a GPU raise the epochs
+REAL_PRETRAIN = {"model": {"cpc_segments": 4, "cpc_steps": 2},
+                 "train": {"epochs": 4, "patience": 2, "precision": "bf16"}}
+REAL_TRANSFER = {"model": {"cpc_segments": 4, "cpc_steps": 2},
+                 "train": {"epochs": 5, "patience": 2, "precision": "bf16"}}
 
 
 def prepare_real(data: str | Path, out: str | Path, *, seed: int = 0) -> dict[str, Path]:
@@ -318,4 +321,4 @@ def real_preset(manifests: dict[str, Path], features_root: str, *, repeats: int 
         music={"eng": [str(manifests["music_eng"])]}, mix=["eng", "man"],
         settings=["eng2eng", "man2eng", "mix2eng"],
         methods=["baseline", "scae-feat-ext", "scae-full", "cpc-feat-ext"], repeats=repeats,
-        pretrain=json.loads(json.dumps(REAL_RUN)), transfer=json.loads(json.dumps(REAL_RUN)))
+        pretrain=json.loads(json.dumps(REAL_PRETRAIN)), transfer=json.loads(json.dumps(REAL_TRANSFER)))
