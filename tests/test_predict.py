@@ -151,3 +151,18 @@ def test_onnx_export_matches_pytorch(tiny_model: Path, tmp_path: Path, capsys):
     assert json.loads(out.with_suffix(".features.json").read_text())["n_mels"] == 128
     assert main(["-q", "export", str(tiny_model), "--onnx", "-o", str(out)]) == 1
     assert "--force" in capsys.readouterr().err
+
+
+def test_shipped_models_load_and_predict_without_a_model_argument(tmp_path: Path, capsys):
+    from quadpred.predict import SHIPPED_MODELS
+
+    for pair in ("eng2eng", "man2eng", "mix2eng"):
+        folder = SHIPPED_MODELS / pair
+        assert (folder / "weights.pt").stat().st_size < 15e6 and (folder / "TERMS.md").is_file()
+        info = json.loads((folder / "config.json").read_text())
+        assert info["weights_dtype"] == "float16" and info["data"]["clips"] > 400
+    sf.write(tmp_path / "a.wav", song(5, 22050), 22050)
+    assert main(["-q", "predict", str(tmp_path / "a.wav"), "-o", str(tmp_path / "out")]) == 0
+    assert json.loads((tmp_path / "out" / "a.wav.json").read_text())["model"].endswith("eng2eng")
+    result = Predictor.shipped("mix", "eng", device="cpu").predict(tmp_path / "a.wav")
+    assert result.probabilities["quadrant"].shape == (5, 4)
