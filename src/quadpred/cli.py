@@ -90,17 +90,13 @@ def _clips_and_store(args: argparse.Namespace):
     from .store import FeatureStore
 
     clips = [clip for manifest in args.manifests for clip in read_manifest(manifest)]
-    kind = "smile" if getattr(args, "method", None) == "dae" else None
+    # a store root may hold log-mel and hand-crafted stores side by side: the model decides which
+    kind = "smile" if getattr(args, "method", None) == "dae" else "logmel"
     if getattr(args, "encoder", None):
         from .modeldir import read_config
 
         kind = "smile" if read_config(args.encoder)["kind"].startswith("dae") else "logmel"
-    try:
-        return clips, FeatureStore.open(args.features, kind=kind)
-    except QuadpredError:
-        if kind is None:  # a root with log-mel and hand-crafted stores: the spectrogram models want the log-mels
-            return clips, FeatureStore.open(args.features, kind="logmel")
-        raise
+    return clips, FeatureStore.open(args.features, kind=kind)
 
 
 def _print_fit(name: str, result) -> None:
