@@ -36,15 +36,20 @@ def audio_files_below(root: str | Path) -> list[Path]:
     return sorted(p for p in Path(root).rglob("*") if p.is_file() and is_audio_path(p))
 
 
-def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    """Decode a file as it is: float32 array (samples, channels) and its sample rate."""
-    path = Path(path)
+def check_audio_path(path: Path) -> None:
+    """The checks that need no decoding: the file exists, is a file and is not empty."""
     if not path.exists():
         raise AudioError(f"{path}: file not found; check the path")
     if path.is_dir():
         raise AudioError(f"{path}: is a folder, not an audio file")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: file is empty (0 bytes); re-export or remove it")
+
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Decode a file as it is: float32 array (samples, channels) and its sample rate."""
+    path = Path(path)
+    check_audio_path(path)
     try:
         with sf.SoundFile(str(path)) as handle:
             announced = handle.frames

@@ -64,9 +64,7 @@ class FeatureConfig:
 
     def spectrogram_key(self) -> str:
         """Short hash of the fields that change stored spectrograms (not the chunking)."""
-        fields = {k: v for k, v in to_dict(self).items()
-                  if k not in ("chunk_frames", "train_hop_frames", "predict_hop_frames")}
-        return config_hash(fields)
+        return store_key(self)
 
 
     @property
@@ -114,9 +112,8 @@ class SmileConfig:
         return round(self.window_seconds * self.sample_rate)
 
     def spectrogram_key(self) -> str:
-        fields = {k: v for k, v in to_dict(self).items()
-                  if k not in ("chunk_frames", "train_hop_frames", "predict_hop_frames")}
-        return config_hash(fields)
+        """Short hash of the fields that change stored features (not the sequences)."""
+        return store_key(self)
 
     def with_sequence(self, seconds: float) -> SmileConfig:
         """This config with training sequences of ``seconds`` (half-overlapping) for a DAE variant."""
@@ -240,6 +237,13 @@ class RunConfig:
 def to_dict(config: Any) -> dict[str, Any]:
     """Plain nested dict of a config dataclass."""
     return dataclasses.asdict(config)
+
+
+def store_key(config: Any) -> str:
+    """Hash of a feature config's fields that change stored arrays; the chunking fields are left
+    out, as chunks are cut at read time."""
+    return config_hash({k: v for k, v in to_dict(config).items()
+                        if k not in ("chunk_frames", "train_hop_frames", "predict_hop_frames")})
 
 
 def config_hash(data: dict[str, Any]) -> str:

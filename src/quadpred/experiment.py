@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import FeatureConfig, RunConfig, SmileConfig, from_dict, to_dict
+from .config import FeatureConfig, RunConfig, SmileConfig, from_dict, load_json, to_dict
 from .errors import ConfigError
 from .manifest import Clip, read_manifest, sample_hours, total_hours
 from .modeldir import write_json
@@ -110,14 +110,7 @@ class ExperimentConfig:
 
 def load_experiment(path: str | Path) -> tuple[ExperimentConfig, Path]:
     """The config and the folder its relative paths are resolved against."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"experiment config {path} not found: write one (see `quadpred experiment --help`)")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"experiment config {path} is not valid JSON (line {exc.lineno}): fix the file") from exc
-    return from_dict(ExperimentConfig, data, where=str(path)), path.parent
+    return load_json(ExperimentConfig, path), Path(path).parent
 
 
 @dataclass(frozen=True)

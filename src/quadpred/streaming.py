@@ -18,7 +18,7 @@ import soundfile as sf
 import soxr
 import torch
 
-from .audio import SILENCE_PEAK, _short, read_audio, to_model_input
+from .audio import SILENCE_PEAK, _short, check_audio_path, read_audio, to_model_input
 from .config import FeatureConfig
 from .errors import AudioError
 from .features import _cpu_module
@@ -76,7 +76,7 @@ def stream_log_mel(path: str | Path, config: FeatureConfig = FeatureConfig(), *,
     """(n_mels, frames) log-mel of a file and its duration in seconds, reading ``block_seconds``
     of audio at a time. Raises AudioError like :func:`quadpred.audio.load_audio`."""
     path = Path(path)
-    read_audio_checks(path)
+    check_audio_path(path)
     framer = _Framer(config)
     try:
         with sf.SoundFile(str(path)) as handle:
@@ -109,16 +109,6 @@ def stream_log_mel(path: str | Path, config: FeatureConfig = FeatureConfig(), *,
     mel = np.concatenate(framer.frames, axis=1)
     np.log(mel / np.float32(framer.peak) + np.float32(config.log_eps), out=mel)
     return mel, framer.samples / config.sample_rate
-
-
-def read_audio_checks(path: Path) -> None:
-    """The checks of read_audio that need no decoding (missing, folder, empty)."""
-    if not path.exists():
-        raise AudioError(f"{path}: file not found; check the path")
-    if path.is_dir():
-        raise AudioError(f"{path}: is a folder, not an audio file")
-    if path.stat().st_size == 0:
-        raise AudioError(f"{path}: file is empty (0 bytes); re-export or remove it")
 
 
 def whole_file_log_mel(path: str | Path, config: FeatureConfig = FeatureConfig()) -> tuple[np.ndarray, float]:
