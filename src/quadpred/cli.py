@@ -267,8 +267,12 @@ def _add_training(parser: argparse.ArgumentParser) -> None:
                         help="override a setting, e.g. --set train.epochs=5 --set model.dense_units=256")
     parser.add_argument("--tune", type=int, default=0, metavar="N",
                         help="choose lr and its decay by Bayesian optimisation (Optuna) over N runs")
-    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ...")
+    _add_device(parser)
     parser.add_argument("--force", action="store_true", help="discard a finished or different run in the folder")
+
+
+def _add_device(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ...")
 
 
 def _add_workers(parser: argparse.ArgumentParser) -> None:
@@ -396,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, help="override the number of repeats")
     p.add_argument("--paper", action="store_true", help="put the paper's published numbers beside ours")
     p.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and stop")
-    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda ...")
+    _add_device(p)
     _add_workers(p)
     p.set_defaults(func=cmd_experiment)
 
@@ -424,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plot", action="store_true", help="skip the tag-gram PNGs")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="bf16: ~2x faster network on CPUs with AVX-512-BF16/AMX (probabilities within ~1e-2)")
-    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda ...")
+    _add_device(p)
     p.add_argument("--force", action="store_true", help="redo files whose outputs exist")
     p.set_defaults(func=cmd_predict)
 

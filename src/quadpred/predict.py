@@ -251,10 +251,11 @@ def predict_files(predictor: Predictor, inputs: list[str | Path], out: str | Pat
     jobs = collect_inputs(inputs)
     out.mkdir(parents=True, exist_ok=True)
     rows, failed, done, kept = [], {}, 0, 0
-    todo = [(path, stem) for path, stem in jobs if force or not output_path(out, stem, ".json").is_file()]
+    todo = [path for path, stem in jobs if force or not output_path(out, stem, ".json").is_file()]
+    next_to_read = dict(zip(todo, todo[1:]))
     # decoding and the log-mel of the next file run in a thread while the network handles this one
     with ThreadPoolExecutor(max_workers=1) as reader:
-        pending = {path: reader.submit(predictor.spectrogram, path) for path, _ in todo[:1]}
+        pending = {path: reader.submit(predictor.spectrogram, path) for path in todo[:1]}
         bar = tqdm(jobs, desc="predict", unit="file", disable=not progress)
         for path, stem in bar:
             marker = output_path(out, stem, ".json")
@@ -263,9 +264,8 @@ def predict_files(predictor: Predictor, inputs: list[str | Path], out: str | Pat
                     kept += 1
                     result = json.loads(marker.read_text())
                 else:
-                    position = todo.index((path, stem))
-                    if position + 1 < len(todo):
-                        following = todo[position + 1][0]
+                    following = next_to_read.get(path)
+                    if following is not None:
                         pending[following] = reader.submit(predictor.spectrogram, following)
                     prediction = predictor.from_spectrogram(*pending.pop(path).result())
                     result = json.loads(write_outputs(prediction, out, stem, plot=plot).read_text())
