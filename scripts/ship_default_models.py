@@ -5,7 +5,8 @@ terms of the data they were trained on.
     python scripts/ship_default_models.py RUNS_DIR [--retrain-all]
 
 RUNS_DIR is the output of `quadpred experiment --preset real`. For each speech language the best
-method of the grid (song-level quadrant F on the test split) is chosen; with ``--retrain-all`` it
+method of the grid (song-level quadrant F on the validation split, mean over the repeats; the
+test split plays no part in the choice) is chosen; with ``--retrain-all`` it
 is retrained from the grid's pretrained encoder on all music clips (train, valid and test) for the
 epochs at which the grid's run was best, and the grid run's test metrics are kept as the
 held-out estimate. It replaces the shipped folders.
@@ -41,13 +42,14 @@ SPEECH = {"eng": "LibriSpeech (English read speech, 65 min)",
 
 
 def best_method(runs: Path, speech: str) -> Path:
-    """The transfer model directory of the grid's best method for ``speech`` (repeat 0)."""
-    scores = {}
-    for folder in sorted((runs / "transfer" / f"{speech}2eng").glob("*/r0/*")):
-        metrics = folder / "metrics.json"
-        if metrics.is_file():
-            scores[folder] = json.loads(metrics.read_text())["test"]["song"]["quadrant"]["f1"]
-    return max(scores, key=scores.get)
+    """Repeat 0's model directory of the method with the best mean validation song-level
+    quadrant F over the grid's repeats for ``speech``."""
+    scores: dict[Path, list[float]] = {}
+    for metrics in sorted((runs / "transfer" / f"{speech}2eng").glob("*/r*/*/metrics.json")):
+        *_, stage = metrics.parent.relative_to(runs / "transfer" / f"{speech}2eng").parts
+        valid = json.loads(metrics.read_text())["valid"]["song"]["quadrant"]["f1"]
+        scores.setdefault(metrics.parents[2] / "r0" / stage, []).append(valid)
+    return max(scores, key=lambda folder: sum(scores[folder]) / len(scores[folder]))
 
 
 def retrain_all(runs: Path, source: Path, out: Path) -> Path:

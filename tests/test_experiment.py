@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from quadpred.errors import ConfigError
@@ -37,6 +38,39 @@ def test_plan_is_plain_data_with_pretraining_first():
     assert len(steps) == 2 * (3 + 3 + 1)
 
 
+def test_pretrain_once_repeats_only_the_emotion_models():
+    config = ExperimentConfig(speech={"eng": ["e"], "man": ["m"]}, music={"eng": ["4q"]},
+                              methods=["baseline", "scae-full"], repeats=3, pretrain_once=True)
+    steps = plan(config)
+    assert [s.folder for s in steps if s.kind == "pretrain"] == ["pretrain/scae-eng/r0", "pretrain/scae-man/r0"]
+    transfers = [s for s in steps if s.kind == "transfer" and s.family]
+    assert len(transfers) == 3 * 2 and {s.repeat for s in transfers} == {0, 1, 2}
+    assert all(s.needs == f"pretrain/scae-{s.speech}/r0" for s in transfers)
+
+
+def test_ensemble_of_repeats_scores_their_mean_probabilities():
+    from quadpred.report import ensemble_report
+    from quadpred.stages import SplitPredictions
+
+    targets = np.array([[0, 1, 1], [0, 1, 1], [2, 0, 0], [2, 0, 0]])
+    songs = np.array([0, 0, 1, 1])
+
+    def run(quadrant: list[list[float]]) -> SplitPredictions:
+        binary = np.tile([[0.4, 0.6]], (4, 1))
+        return SplitPredictions({"quadrant": np.array(quadrant), "arousal": binary, "valence": binary},
+                                targets, songs, ["a", "b"])
+
+    # each repeat gets one song wrong; their mean gets both right
+    first = run([[.6, 0, .4, 0], [.6, 0, .4, 0], [.6, 0, .4, 0], [.6, 0, .4, 0]])
+    second = run([[.45, 0, .55, 0], [.45, 0, .55, 0], [.1, 0, .9, 0], [.1, 0, .9, 0]])
+    assert first.report()["song"]["quadrant"]["accuracy"] == 0.5 == second.report()["song"]["quadrant"]["accuracy"]
+    ensemble = ensemble_report([first, second])
+    assert ensemble["song"]["quadrant"]["accuracy"] == 1.0 and ensemble["chunk"]["quadrant"]["accuracy"] == 1.0
+    assert ensemble_report([first]) is None and ensemble_report([first, None]) is None
+    other = SplitPredictions(first.probabilities, targets, songs, ["a", "c"])
+    assert ensemble_report([first, other]) is None  # scored on other songs: no ensemble
+
+
 def test_bad_experiment_configs_are_named():
     with pytest.raises(ConfigError, match="methods"):
         ExperimentConfig(music={"eng": ["x"]}, speech={"eng": ["y"]}, methods=["svm"])
@@ -68,7 +102,9 @@ def test_whole_grid_runs_reports_and_resumes(tiny_study, tmp_path: Path):
     pairs = {(t["intra"], t["cross"]) for t in results["paired_tests"]}
     assert ("eng2eng", "man2eng") in pairs and ("man2man", "eng2man") in pairs and ("eng2eng", "mix2eng") in pairs
     assert all(0 <= t["p_holm"] <= 1 for t in results["paired_tests"])
+    assert all(0 <= c["ensemble"]["song"]["quadrant"]["f1"] <= 1 for c in results["summary"]["cells"])
     markdown = files["markdown"].read_text()
+    assert "## Ensemble of the repeats" in markdown
     assert "| model | task | eng2eng | eng2eng (paper) |" in markdown and ".61/.58/.58" in markdown
     # a second run trains nothing: every weights file stays as it was
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("weights.pt")}

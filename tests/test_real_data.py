@@ -52,3 +52,4 @@ def test_real_preset_manifests(tmp_path):
     assert len(music) == 646 and 0.25 < test_share < 0.35
     config = real_preset(paths, str(tmp_path / "features"), repeats=1)
     assert config.cells() == [("eng", "eng"), ("man", "eng"), ("mix", "eng")] and "baseline" in config.methods
+    assert {"dae-classifier", "dae-sparsity"} <= set(config.methods) and config.pretrain_once

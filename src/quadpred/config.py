@@ -189,7 +189,9 @@ class TrainConfig:
     caps the batches per epoch (quick runs); ``cache_embeddings`` trains the feat-ext heads on
     encoder outputs computed once (the encoder is frozen, so the result is the same).
     ``precision``: 'fp32' (default, reproducible), 'bf16' (about 2x faster on CPUs with
-    AVX-512-BF16 or AMX, and on GPUs) or 'fp16' (GPUs).
+    AVX-512-BF16 or AMX, and on GPUs) or 'fp16' (GPUs). ``augment``: 'specaugment' masks a
+    random band of mel bands and a random span of frames of every training input of a transfer
+    stage (augment.py); 'none' (default) leaves them as they are.
     """
 
     epochs: int = 30
@@ -205,6 +207,7 @@ class TrainConfig:
     max_batches: int | None = None
     cache_embeddings: bool = True
     precision: str = "fp32"
+    augment: str = "none"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "loss_weights", tuple(float(w) for w in self.loss_weights))
@@ -214,6 +217,8 @@ class TrainConfig:
             raise ConfigError(f"precision {self.precision!r} unknown: use 'fp32', 'bf16' (CPU or GPU) or 'fp16' (GPU)")
         if self.balance not in ("weights", "sampler", "none"):
             raise ConfigError(f"balance {self.balance!r} unknown: use 'weights', 'sampler' or 'none'")
+        if self.augment not in AUGMENTATIONS:
+            raise ConfigError(f"augment {self.augment!r} unknown: use {' or '.join(map(repr, AUGMENTATIONS))}")
         for name in ("epochs", "batch_size", "patience"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
@@ -224,6 +229,9 @@ class TrainConfig:
 
     def learning_rate(self, stage: str) -> float:
         return self.lr if self.lr is not None else STAGE_LEARNING_RATES[stage]
+
+
+AUGMENTATIONS = ("none", "specaugment")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,7 +5,7 @@ Every objective maps (model, batch, training) to (loss, extra numbers for the hi
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -52,15 +52,20 @@ class MultiTask:
     cross-entropy is the binary cross-entropy of the study). Batch: (inputs, targets (n, 3), ...).
 
     ``class_weights``: per task, one weight per class (the imbalance remedy), or None.
+    ``augment``: applied to the inputs of training batches only (augment.py), or None.
     """
 
     def __init__(self, loss_weights: Sequence[float] = (1.0, 1.0, 1.0),
-                 class_weights: Mapping[str, Tensor] | None = None) -> None:
+                 class_weights: Mapping[str, Tensor] | None = None,
+                 augment: Callable[[Tensor], Tensor] | None = None) -> None:
         self.loss_weights = dict(zip(TASKS, loss_weights))
         self.class_weights = dict(class_weights or {})
+        self.augment = augment
 
     def loss(self, model: nn.Module, batch: Sequence[Tensor], training: bool) -> tuple[Tensor, dict[str, float]]:
         inputs, targets = batch[0], batch[1]
+        if training and self.augment is not None:
+            inputs = self.augment(inputs)
         logits = model(inputs)
         total = inputs.new_zeros(())
         extras = {}

@@ -130,8 +130,39 @@ def summarise(runs: list[Run], *, seed: int = 0) -> dict[str, Any]:
                     boot = macro_f1_from_confusion(per_song[:, draws].sum(axis=2)).mean(axis=0)
                     result["f1"]["ci95"] = list(interval(boot))
                 entry[level][task] = result
+        ensemble = ensemble_report(predictions)
+        if ensemble is not None:
+            entry["ensemble"] = ensemble
         summary.append(entry)
     return {"cells": summary, "draws_seed": seed}
+
+
+def ensemble_report(predictions: list) -> dict | None:
+    """Scores of the repeats' mean chunk probabilities (one model: the ensemble of the repeats),
+    or None with fewer than two repeats, missing predictions, or repeats scored on other chunks."""
+    from .stages import SplitPredictions
+
+    if len(predictions) < 2 or any(p is None for p in predictions):
+        return None
+    first = predictions[0]
+    if any(not np.array_equal(p.targets, first.targets) or p.clip_ids != first.clip_ids for p in predictions):
+        return None
+    mean = {task: np.mean([p.probabilities[task] for p in predictions], axis=0) for task in TASKS}
+    return SplitPredictions(mean, first.targets, first.chunk_clip, first.clip_ids).report()
+
+
+def ensemble_markdown(summary: dict) -> str:
+    """Quadrant F of each cell's repeat ensemble beside the mean of its repeats."""
+    cells = [c for c in summary["cells"] if "ensemble" in c]
+    if not cells:
+        return "No ensemble: every cell has fewer than two repeats with test predictions.\n"
+    lines = ["| model | setting | repeats | chunk F (mean of repeats) | chunk F (ensemble) | song F (mean of repeats) "
+             "| song F (ensemble) |", "|---|---|---|---|---|---|---|"]
+    for c in cells:
+        scores = [f"{c[level]['quadrant']['f1']['mean']:.3f} | {c['ensemble'][level]['quadrant']['f1']:.3f}"
+                  for level in LEVELS]
+        lines.append(f"| {c['method']} | {c['setting']} | {c['repeats']} | " + " | ".join(scores) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def paired_tests(runs: list[Run], *, seed: int = 0) -> list[dict[str, Any]]:
@@ -278,6 +309,8 @@ def write_report(out: str | Path, *, paper: bool = False, seed: int = 0) -> dict
     for level in LEVELS:
         markdown += [f"\n## {level.capitalize()} level\n\n", table_markdown(summary, level, paper=paper)]
     markdown += ["\n## Intra- vs cross-linguistic transfer (paired song bootstrap)\n\n", tests_markdown(tests)]
+    markdown += ["\n## Ensemble of the repeats (quadrant, mean probabilities of the repeats' models)\n\n",
+                 ensemble_markdown(summary)]
     if missing or failed:
         markdown += ["\n## Not finished\n\n"] + [f"- {m}: missing\n" for m in missing] + \
                     [f"- {name}: {reason}\n" for name, reason in failed.items()]
@@ -332,6 +365,9 @@ def _html(folder: Path, name: str, summary: dict, tests: list[dict], figures: di
         parts.append(f"<h2>{level.capitalize()} level</h2>" + table(table_markdown(summary, level, paper=paper)))
     parts.append("<h2>Intra- vs cross-linguistic transfer</h2>")
     parts.append(table(tests_markdown(tests)) if tests else f"<p>{html.escape(tests_markdown(tests))}</p>")
+    ensembles = ensemble_markdown(summary)
+    parts.append("<h2>Ensemble of the repeats (quadrant)</h2>")
+    parts.append(table(ensembles) if ensembles.startswith("|") else f"<p>{html.escape(ensembles)}</p>")
     if missing or failed:
         parts.append("<h2>Not finished</h2><ul>" + "".join(f"<li>{html.escape(m)}: missing</li>" for m in missing) +
                      "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in failed.items()) + "</ul>")

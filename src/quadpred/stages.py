@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from . import __version__
+from .augment import AUGMENTERS
 from .batches import Batches, TensorRows
 from .config import FeatureConfig, ModelConfig, RunConfig, SmileConfig, TrainConfig, from_dict, to_dict
 from .errors import ModelDirError, TrainingError
@@ -248,7 +249,8 @@ def _train_transfer(clips: Sequence[Clip], store: FeatureStore, folder: Path, *,
                             for s in ("train", "valid"))
     targets = train_set.targets.numpy()
     weights = inverse_frequency_weights(targets) if run.train.balance == "weights" else None
-    objective = MultiTask(run.train.loss_weights, weights)
+    augment = AUGMENTERS.get(run.train.augment)
+    objective = MultiTask(run.train.loss_weights, weights, augment)
     balance_by = targets[:, 0] if run.train.balance == "sampler" else None
     lr = run.train.learning_rate(stage)
     common = dict(folder=folder, config=run.train, lr=lr, device=device, progress=progress, on_epoch_end=on_epoch_end)
@@ -261,7 +263,8 @@ def _train_transfer(clips: Sequence[Clip], store: FeatureStore, folder: Path, *,
     if run.train.cache_embeddings and embedding_bytes > EMBEDDING_CACHE_LIMIT:
         log.info("%s: %.1f GB of embeddings is too much to cache; the frozen encoder runs every epoch",
                  folder, embedding_bytes / 1e9)
-    if not run.train.cache_embeddings or embedding_bytes > EMBEDDING_CACHE_LIMIT:
+    # augmented inputs differ every epoch, so their embeddings cannot be computed once
+    if not run.train.cache_embeddings or embedding_bytes > EMBEDDING_CACHE_LIMIT or augment is not None:
         return fit(model, objective, _batches(train_set, run, balance_by, training=True),
                    _batches(valid_set, run, None, training=False), frozen=[model.encoder], **common)
     # the frozen encoder in eval mode is a fixed function: run it once per chunk, train the head on its outputs

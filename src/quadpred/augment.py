@@ -1,0 +1,32 @@
+"""Training-time augmentation of transfer inputs.
+
+SpecAugment-style masking (Park et al. 2019): per example, one random band of mel bands and
+one random span of frames are replaced by the example's mean, so that the emotion heads cannot
+lean on one frequency region or one moment of a chunk. Random numbers come from torch's global
+generator, which the training loop seeds per epoch, so runs repeat exactly.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+MAX_BAND_SHARE = 0.15  # at most this share of the mel bands in one mask
+MAX_SPAN_SHARE = 0.2   # at most this share of the frames
+
+
+def spec_mask(x: Tensor, *, max_band_share: float = MAX_BAND_SHARE, max_span_share: float = MAX_SPAN_SHARE) -> Tensor:
+    """(batch, channels, bands, frames) -> the same shape, one band and one span masked per example."""
+    batch, _, bands, frames = x.shape
+    masked = torch.zeros(batch, 1, bands, frames, dtype=torch.bool, device=x.device)
+    for size, share, axis in ((bands, max_band_share, 2), (frames, max_span_share, 3)):
+        width = torch.randint(0, int(size * share) + 1, (batch,), device=x.device)
+        start = (torch.rand(batch, device=x.device) * (size - width + 1)).long()
+        position = torch.arange(size, device=x.device)
+        inside = (position >= start[:, None]) & (position < (start + width)[:, None])  # (batch, size)
+        masked |= inside[:, None, :, None] if axis == 2 else inside[:, None, None, :]
+    fill = x.mean(dim=(1, 2, 3), keepdim=True)
+    return torch.where(masked, fill, x)
+
+
+AUGMENTERS = {"specaugment": spec_mask}
