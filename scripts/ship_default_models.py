@@ -2,7 +2,7 @@
 experiment: float16 weights, the config, the training history, the held-out metrics and the
 terms of the data they were trained on.
 
-    python scripts/ship_default_models.py RUNS_DIR [--retrain-all]
+    python scripts/ship_default_models.py RUNS_DIR [--retrain-all] [--speech eng man mix]
 
 RUNS_DIR is the output of `quadpred experiment --preset real`. For each speech language the best
 method of the grid (song-level quadrant F on the validation split, mean over the repeats; the
@@ -97,8 +97,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", type=Path)
     parser.add_argument("--retrain-all", action="store_true", help="retrain the chosen methods on all music clips")
+    parser.add_argument("--speech", nargs="+", choices=tuple(SPEECH), default=list(SPEECH),
+                        help="ship these speech languages only (default: all three)")
     args = parser.parse_args()
-    for speech in ("eng", "man", "mix"):
+    for speech in args.speech:
         chosen = best_method(args.runs, speech)
         source = retrain_all(args.runs, chosen, args.runs / "all-clips" / speech) if args.retrain_all else chosen
         target = ship(source, speech, metrics_from=chosen)

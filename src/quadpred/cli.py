@@ -383,9 +383,11 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run every unfinished cell of an experiment grid into OUTPUT, then write the "
                                    "report. CONFIG is JSON: {'speech': {'eng': [manifests], 'man': [...]}, 'music': "
                                    "{...}, 'mix': ['eng', 'man'], 'methods': ['baseline', 'scae-feat-ext', "
-                                   "'scae-full', 'cpc-feat-ext', 'cpc-full'], 'repeats': 4, 'pretrain': {'train': "
-                                   "{...}}, 'transfer': {...}, 'features_root': 'store'}. --preset paper reproduces "
-                                   "the study's design on your manifests; --preset demo runs on the built-in world. "
+                                   "'scae-full', 'cpc-feat-ext', 'cpc-full', 'dae-classifier', 'dae-sparsity'], 'repeats': 4, "
+                                   "'pretrain_once': false, 'pretrain': {'train': {...}}, 'transfer': {...}, "
+                                   "'features_root': 'store'}. --preset paper reproduces the study's design on your "
+                                   "manifests; --preset demo runs on the built-in world; --preset real runs the "
+                                   "study on ../shared/data (speech pretrained once, 4 repeats of every transfer). "
                                    "A failed cell is reported and the others go on; re-running does only what is "
                                    "missing.")
     p.add_argument("config", nargs="?", help="experiment config (JSON)")
