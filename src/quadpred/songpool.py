@@ -21,12 +21,12 @@ from .batches import Batches
 from .errors import TrainingError
 from .labels import TASKS
 from .manifest import Clip, check_disjoint_groups
-from .modeldir import configs_of, load_model
+from .modeldir import load_model
 from .models.dae import DAEEmotionNet
 from .models.heads import EmotionNet, MultiTaskHead
 from .objectives import MultiTask, inverse_frequency_weights
-from .stages import SplitPredictions, chunking, split_of
-from .store import ChunkDataset, FeatureStore
+from .stages import SplitPredictions, scoring_chunks, split_of
+from .store import FeatureStore
 from .train import resolve_device
 
 WEIGHT_DECAYS = (0.01, 0.1, 1.0, 10.0)  # decoupled (AdamW): shrinkage lr * decay per step
@@ -76,13 +76,11 @@ def song_sets(model_dir: str | Path, store: FeatureStore, clips: Sequence[Clip],
     model, info = load_model(model_dir)
     run_device = resolve_device(device)
     model.eval().to(run_device)
-    steps, _, hop = chunking(store.config, configs_of(info)[0])
     sets = {}
     for split in splits:
-        part = split_of(clips, split)
-        if not part:
+        if not split_of(clips, split):
             raise TrainingError(f"song pooling: no clip has split {split!r}; prepare the manifest with splits")
-        dataset = ChunkDataset(store, part, chunk_frames=steps, hop_frames=hop)
+        dataset = scoring_chunks(store, info, clips, split)
         values = torch.cat([representation(model, x.to(run_device)).float().cpu()
                             for x, _, _ in Batches(dataset, 256).epoch(0)]).numpy()
         chunk_clip = dataset.clip_of_chunk()

@@ -372,6 +372,14 @@ class SplitPredictions:
                        [str(c) for c in data["clip_ids"]])
 
 
+def scoring_chunks(store: FeatureStore, info: dict[str, Any], clips: Sequence[Clip], split: str) -> ChunkDataset:
+    """The predictor's chunks (1-s hop) of one labelled split, for the model described by ``info``."""
+    part = split_of(clips, split)
+    _labelled(part)
+    steps, _, hop = chunking(store.config, configs_of(info)[0])
+    return ChunkDataset(store, part, hop_frames=hop, chunk_frames=steps)
+
+
 def predict_split(model_dir: str | Path, store: FeatureStore, clips: Sequence[Clip], *, split: str = "test",
                   device: str = "auto") -> SplitPredictions:
     """Probabilities of a transfer model for every 1-s chunk (the predictor's hop) of one split.
@@ -383,10 +391,7 @@ def predict_split(model_dir: str | Path, store: FeatureStore, clips: Sequence[Cl
     model, info = load_model(model_dir)
     if info["kind"] not in ("emotion", "dae-emotion"):
         raise ModelDirError(f"{model_dir} is a {info['kind']} model; evaluate a transfer model")
-    part = split_of(clips, split)
-    _labelled(part)
-    steps, _, hop = chunking(store.config, configs_of(info)[0])
-    dataset = ChunkDataset(store, part, hop_frames=hop, chunk_frames=steps)
+    dataset = scoring_chunks(store, info, clips, split)
     probabilities = chunk_probabilities(model, dataset, resolve_device(device))
     return SplitPredictions(probabilities, dataset.targets.numpy(), dataset.clip_of_chunk(),
                             [c.id for c in dataset.clips])
