@@ -34,12 +34,17 @@ def normalised_confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int)
 def song_level(probabilities: np.ndarray, songs: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean chunk probabilities per song: (chunks, k), (chunks,), (chunks,) -> (songs, k), (songs,)."""
     order, index = np.unique(songs, return_inverse=True)
-    sums = np.zeros((len(order), probabilities.shape[1]))
-    np.add.at(sums, index, probabilities)
-    counts = np.bincount(index, minlength=len(order))[:, None]
     song_targets = np.zeros(len(order), dtype=np.int64)
     song_targets[index] = targets
-    return sums / counts, song_targets
+    return group_means(probabilities, index, len(order)), song_targets
+
+
+def group_means(values: np.ndarray, index: np.ndarray, groups: int) -> np.ndarray:
+    """Mean of the rows of each group: (rows, k), (rows,) in [0, groups) -> (groups, k); every
+    group must have a row."""
+    sums = np.zeros((groups, values.shape[1]))
+    np.add.at(sums, index, values)
+    return sums / np.bincount(index, minlength=groups)[:, None]
 
 
 def task_report(probabilities: Mapping[str, np.ndarray], targets: np.ndarray, songs: np.ndarray) -> dict:

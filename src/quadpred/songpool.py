@@ -21,6 +21,7 @@ from .batches import Batches
 from .errors import TrainingError
 from .labels import TASKS
 from .manifest import Clip, check_disjoint_groups
+from .metrics import group_means
 from .modeldir import load_model
 from .models.dae import DAEEmotionNet
 from .models.heads import EmotionNet, MultiTaskHead
@@ -57,15 +58,10 @@ def representation(model: nn.Module, x: Tensor) -> Tensor:
 
 def pool_by_song(values: np.ndarray, chunk_clip: np.ndarray, songs: int) -> np.ndarray:
     """(chunks, units), (chunks,) song index -> (songs, 2 * units): mean and standard deviation."""
-    counts = np.bincount(chunk_clip, minlength=songs)[:, None]
-    if (counts == 0).any():
+    if (np.bincount(chunk_clip, minlength=songs) == 0).any():
         raise TrainingError("a song has no chunk to pool: every song must be at least one chunk long")
-    sums = np.zeros((songs, values.shape[1]))
-    squares = np.zeros_like(sums)
-    np.add.at(sums, chunk_clip, values)
-    np.add.at(squares, chunk_clip, values.astype(np.float64) ** 2)
-    mean = sums / counts
-    spread = np.sqrt(np.maximum(squares / counts - mean ** 2, 0.0))
+    mean = group_means(values, chunk_clip, songs)
+    spread = np.sqrt(np.maximum(group_means(values.astype(np.float64) ** 2, chunk_clip, songs) - mean ** 2, 0.0))
     return np.concatenate([mean, spread], axis=1).astype(np.float32)
 
 
