@@ -112,6 +112,42 @@ def test_cli_predict_explains_its_errors(tiny_model: Path, tmp_path: Path, capsy
     assert "not a model directory" in capsys.readouterr().err
 
 
+def test_an_ensemble_of_model_directories_averages_their_probabilities(tiny_model: Path, tmp_path: Path, capsys):
+    import shutil
+
+    import torch
+
+    from quadpred.errors import ModelDirError
+    from quadpred.modeldir import load_model, save_weights
+
+    other = tmp_path / "other"
+    shutil.copytree(tiny_model, other)
+    model, _ = load_model(other)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.5 * torch.randn(parameter.shape, generator=generator))
+    save_weights(model, other)
+    path = tmp_path / "a.wav"
+    sf.write(path, song(6.2, 22050), 22050)
+    single = [Predictor.from_dir(folder, device="cpu").predict(path) for folder in (tiny_model, other)]
+    assert not np.allclose(single[0].probabilities["quadrant"], single[1].probabilities["quadrant"], atol=1e-3)
+    ensemble = Predictor.from_dirs([tiny_model, other], device="cpu").predict(path)
+    for task in ("quadrant", "arousal", "valence"):
+        expected = (single[0].probabilities[task] + single[1].probabilities[task]) / 2
+        np.testing.assert_allclose(ensemble.probabilities[task], expected, atol=1e-5)
+    assert main(["-q", "predict", str(path), "--model", str(tiny_model), "--model", str(other),
+                 "-o", str(tmp_path / "out")]) == 0
+    written = json.loads((tmp_path / "out" / "a.wav.json").read_text())
+    assert written["model"].startswith("mean of ") and str(other) in written["model"]
+    config = json.loads((other / "config.json").read_text())
+    config["features"]["fmin"] = 50.0
+    (other / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelDirError, match="feature settings"):
+        Predictor.from_dirs([tiny_model, other], device="cpu")
+    capsys.readouterr()
+
+
 MEMORY_SCRIPT = """
 import resource, sys
 from quadpred.predict import Predictor

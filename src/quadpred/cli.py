@@ -212,8 +212,8 @@ def cmd_predict(args: argparse.Namespace) -> None:
     if args.model:
         if args.speech or args.music:
             raise QuadpredError("give --model DIR or --speech/--music (a shipped model), not both")
-        predictor = Predictor.from_dir(args.model, device=args.device, hop_seconds=args.hop,
-                                       precision=args.precision)
+        predictor = Predictor.from_dirs(args.model, device=args.device, hop_seconds=args.hop,
+                                        precision=args.precision)
     else:
         predictor = Predictor.shipped(args.speech or "eng", args.music or "eng", device=args.device,
                                       hop_seconds=args.hop, precision=args.precision)
@@ -423,7 +423,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "files are read in blocks with bounded memory.")
     p.add_argument("inputs", nargs="+", help="audio files and/or folders")
     p.add_argument("-o", "--output", required=True, help="folder for the outputs")
-    p.add_argument("--model", help="a transfer model directory (from `quadpred transfer` or `experiment`)")
+    p.add_argument("--model", action="append", metavar="DIR",
+                   help="a transfer model directory (from `quadpred transfer` or `experiment`); repeated "
+                        "(--model A --model B ...): their ensemble, the mean of their probabilities (e.g. the 4 "
+                        "repeats of one method)")
     p.add_argument("--speech", choices=("eng", "man", "mix"), help="shipped model: pretraining speech language")
     p.add_argument("--music", choices=("eng", "man"), help="shipped model: music language it was trained on")
     p.add_argument("--hop", type=float, help="seconds between predictions (default: the model's, 1 s)")

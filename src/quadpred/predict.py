@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import logging
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,19 @@ class Prediction:
                 "probabilities": {t: np.round(p.astype(np.float64), 4).tolist() for t, p in self.probabilities.items()}}
 
 
+class MeanOfModels(torch.nn.Module):
+    """An ensemble: the mean of its members' class probabilities (e.g. the repeats of one method)."""
+
+    def __init__(self, members: Sequence[torch.nn.Module]) -> None:
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+
+    def probabilities(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(batch, 1, n_mels, frames) -> {task: (batch, classes)}."""
+        outputs = [member.probabilities(x) for member in self.members]
+        return {task: torch.stack([o[task] for o in outputs]).mean(dim=0) for task in outputs[0]}
+
+
 class Predictor:
     """A loaded transfer model with its feature settings; ``hop_seconds`` between predictions."""
 
@@ -128,6 +142,27 @@ class Predictor:
         model, info = load_model(folder)
         return cls(model, info, name=str(folder), device=str(resolve_device(device)), hop_seconds=hop_seconds,
                    precision=precision)
+
+    @classmethod
+    def from_dirs(cls, folders: Sequence[str | Path], *, device: str = "auto", hop_seconds: float | None = None,
+                  precision: str = "fp32") -> Predictor:
+        """One model directory, or the ensemble of several: the mean of their probabilities (they must
+        share the feature settings and labels, e.g. the repeats of one method of an experiment)."""
+        if len(folders) == 1:
+            return cls.from_dir(folders[0], device=device, hop_seconds=hop_seconds, precision=precision)
+        from .train import resolve_device
+
+        members, infos = zip(*(load_model(folder) for folder in folders))
+        for folder, info in zip(folders, infos):
+            if info.get("kind") != "emotion":
+                raise ModelDirError(f"{folder} is a {info.get('kind')} model, not an emotion model: give the folders "
+                                    "of transfer stages (e.g. runs/transfer/eng2eng/scae/r0/full)")
+            if configs_of(info)[1] != configs_of(infos[0])[1] or info.get("labels") != infos[0].get("labels"):
+                raise ModelDirError(f"{folder}: its feature settings or labels differ from those of {folders[0]}; an "
+                                    "ensemble needs models trained on the same features")
+        info = {**infos[0], "ensemble": [str(folder) for folder in folders]}
+        return cls(MeanOfModels(members), info, name="mean of " + ", ".join(str(f) for f in folders),
+                   device=str(resolve_device(device)), hop_seconds=hop_seconds, precision=precision)
 
     @classmethod
     def shipped(cls, speech: str = "eng", music: str = "eng", **kwargs: Any) -> Predictor:
