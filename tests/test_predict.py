@@ -145,6 +145,8 @@ def test_an_ensemble_of_model_directories_averages_their_probabilities(tiny_mode
     (other / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelDirError, match="feature settings"):
         Predictor.from_dirs([tiny_model, other], device="cpu")
+    with pytest.raises(QuadpredError, match="no model directory"):
+        Predictor.from_dirs([], device="cpu")
     capsys.readouterr()
 
 

@@ -148,6 +148,8 @@ class Predictor:
                   precision: str = "fp32") -> Predictor:
         """One model directory, or the ensemble of several: the mean of their probabilities (they must
         share the feature settings and labels, e.g. the repeats of one method of an experiment)."""
+        if not folders:
+            raise QuadpredError("no model directory given: pass one, or several for their ensemble")
         if len(folders) == 1:
             return cls.from_dir(folders[0], device=device, hop_seconds=hop_seconds, precision=precision)
         from .train import resolve_device
