@@ -97,6 +97,12 @@ class Prediction:
                 "probabilities": {t: np.round(p.astype(np.float64), 4).tolist() for t, p in self.probabilities.items()}}
 
 
+def _check_emotion_model(info: dict[str, Any], name: str) -> None:
+    if info.get("kind") != "emotion":
+        raise ModelDirError(f"{name} is a {info.get('kind')} model, not an emotion model: give the folder of "
+                            "a transfer stage (e.g. runs/transfer/eng2eng/scae/r0/full)")
+
+
 class MeanOfModels(torch.nn.Module):
     """An ensemble: the mean of its members' class probabilities (e.g. the repeats of one method)."""
 
@@ -115,9 +121,7 @@ class Predictor:
 
     def __init__(self, model: torch.nn.Module, info: dict[str, Any], *, name: str = "model", device: str = "cpu",
                  hop_seconds: float | None = None, batch_size: int = 256, precision: str = "fp32") -> None:
-        if info.get("kind") != "emotion":
-            raise ModelDirError(f"{name} is a {info.get('kind')} model, not an emotion model: give the folder of "
-                                "a transfer stage (e.g. runs/eng2eng/full)")
+        _check_emotion_model(info, name)
         # channels-last: oneDNN's fast layout for the convolutions (2x at a file's ~30 chunks)
         self.model = model.eval().to(device, memory_format=torch.channels_last)
         self.info = info
@@ -156,9 +160,7 @@ class Predictor:
 
         members, infos = zip(*(load_model(folder) for folder in folders))
         for folder, info in zip(folders, infos):
-            if info.get("kind") != "emotion":
-                raise ModelDirError(f"{folder} is a {info.get('kind')} model, not an emotion model: give the folders "
-                                    "of transfer stages (e.g. runs/transfer/eng2eng/scae/r0/full)")
+            _check_emotion_model(info, str(folder))
             if configs_of(info)[1] != configs_of(infos[0])[1] or info.get("labels") != infos[0].get("labels"):
                 raise ModelDirError(f"{folder}: its feature settings or labels differ from those of {folders[0]}; an "
                                     "ensemble needs models trained on the same features")
