@@ -133,7 +133,9 @@ class ModelConfig:
     """Network sizes (SYSTEM.md, Models); the defaults are the study's.
 
     ``channels``/``pools``: the SCAE encoder; ``dense_units``, ``trunk_layers``, ``head_layers``:
-    the multi-task part of the transfer model; ``cpc_*``: the CPC pretraining model.
+    the multi-task part of the transfer model; ``cpc_*``: the CPC pretraining model;
+    ``input_norm``: the emotion model standardises each mel band with the mean and standard
+    deviation of its training inputs (kept with the weights), as the study's scripts did not.
     """
 
     channels: tuple[int, ...] = (32, 64, 128)
@@ -151,6 +153,7 @@ class ModelConfig:
     dae_hidden: int = 100
     dae_seconds: float = 5.0
     dae_head_hidden: int = 100
+    input_norm: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
@@ -192,6 +195,15 @@ class TrainConfig:
     AVX-512-BF16 or AMX, and on GPUs) or 'fp16' (GPUs). ``augment``: 'specaugment' masks a
     random band of mel bands and a random span of frames of every training input of a transfer
     stage (augment.py); 'none' (default) leaves them as they are.
+
+    The recipe of the cross-validated search (crossval.py), each off by default: ``schedule``
+    'cosine' decays the rate to 0 over ``epochs`` after ``warmup_epochs`` of linear warm-up
+    ('inverse-time' is the study's); ``select`` chooses the epoch whose weights are kept and
+    drives early stopping: 'loss' (the validation chunk loss, the study's), 'song-loss' (log-loss
+    of the songs' mean quadrant probabilities) or 'song-f1' (their macro F); ``label_smoothing``
+    of the cross-entropies; ``mixup`` (Beta(alpha, alpha) mixing of training pairs; 0: none);
+    ``ema``: decay of an exponential moving average of the weights, which is then the model
+    that is validated and kept (0: none).
     """
 
     epochs: int = 30
@@ -208,6 +220,12 @@ class TrainConfig:
     cache_embeddings: bool = True
     precision: str = "fp32"
     augment: str = "none"
+    schedule: str = "inverse-time"
+    warmup_epochs: float = 0.0
+    select: str = "loss"
+    label_smoothing: float = 0.0
+    mixup: float = 0.0
+    ema: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "loss_weights", tuple(float(w) for w in self.loss_weights))
@@ -226,12 +244,22 @@ class TrainConfig:
             raise ConfigError(f"lr must be positive, got {self.lr}")
         if self.lr_decay < 0:
             raise ConfigError(f"lr_decay must be >= 0, got {self.lr_decay}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"schedule {self.schedule!r} unknown: use {' or '.join(map(repr, SCHEDULES))}")
+        if self.select not in SELECTIONS:
+            raise ConfigError(f"select {self.select!r} unknown: use {' or '.join(map(repr, SELECTIONS))}")
+        if self.warmup_epochs < 0 or self.mixup < 0:
+            raise ConfigError("warmup_epochs and mixup must be >= 0")
+        if not 0 <= self.label_smoothing < 1 or not 0 <= self.ema < 1:
+            raise ConfigError(f"label_smoothing and ema must be in [0, 1), got {self.label_smoothing} and {self.ema}")
 
     def learning_rate(self, stage: str) -> float:
         return self.lr if self.lr is not None else STAGE_LEARNING_RATES[stage]
 
 
 AUGMENTATIONS = ("none", "specaugment")
+SCHEDULES = ("inverse-time", "cosine")
+SELECTIONS = ("loss", "song-loss", "song-f1")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -50,7 +50,12 @@ def log_mel(
         flat, n_fft=n_fft, hop_length=hop_length, win_length=window.shape[0], window=window,
         center=True, pad_mode=pad_mode, return_complex=True,
     ).abs()
-    mel = torch.matmul(mel_basis, spec)
+    if spec.device.type == "cpu":
+        # float64 sums: the float32 product rounds differently with the thread count on some CPUs,
+        # and a store must not depend on how many workers wrote it
+        mel = torch.matmul(mel_basis.double(), spec.double()).float()
+    else:
+        mel = torch.matmul(mel_basis, spec)
     return torch.log(mel + log_eps).reshape(*batch_shape, mel.shape[-2], mel.shape[-1])
 
 

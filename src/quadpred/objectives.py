@@ -53,26 +53,42 @@ class MultiTask:
 
     ``class_weights``: per task, one weight per class (the imbalance remedy), or None.
     ``augment``: applied to the inputs of training batches only (augment.py), or None.
+    ``label_smoothing``: of every cross-entropy, in training only (validation scores the plain
+    loss). ``mixup``: alpha of the Beta(alpha, alpha) weight that mixes each training input with
+    another of the batch, the loss mixed with the same weight (0: none).
     """
 
     def __init__(self, loss_weights: Sequence[float] = (1.0, 1.0, 1.0),
                  class_weights: Mapping[str, Tensor] | None = None,
-                 augment: Callable[[Tensor], Tensor] | None = None) -> None:
+                 augment: Callable[[Tensor], Tensor] | None = None, *,
+                 label_smoothing: float = 0.0, mixup: float = 0.0) -> None:
         self.loss_weights = dict(zip(TASKS, loss_weights))
         self.class_weights = dict(class_weights or {})
         self.augment = augment
+        self.label_smoothing = label_smoothing
+        self.mixup = mixup
 
     def loss(self, model: nn.Module, batch: Sequence[Tensor], training: bool) -> tuple[Tensor, dict[str, float]]:
         inputs, targets = batch[0], batch[1]
         if training and self.augment is not None:
             inputs = self.augment(inputs)
+        # mixing weight and partner rows come from the global generator, seeded per epoch by fit()
+        mixed = training and self.mixup > 0
+        if mixed:
+            share = float(torch.distributions.Beta(self.mixup, self.mixup).sample())
+            partner = torch.randperm(len(inputs))
+            inputs = share * inputs + (1.0 - share) * inputs[partner]
         logits = model(inputs)
+        smoothing = self.label_smoothing if training else 0.0
         total = inputs.new_zeros(())
         extras = {}
         for column, task in enumerate(TASKS):
             weight = self.class_weights.get(task)
-            task_loss = F.cross_entropy(logits[task], targets[:, column],
-                                        weight=None if weight is None else weight.to(inputs.device))
+            weight = None if weight is None else weight.to(inputs.device)
+            task_loss = F.cross_entropy(logits[task], targets[:, column], weight=weight, label_smoothing=smoothing)
+            if mixed:
+                task_loss = share * task_loss + (1.0 - share) * F.cross_entropy(
+                    logits[task], targets[partner, column], weight=weight, label_smoothing=smoothing)
             total = total + self.loss_weights[task] * task_loss
             extras[f"{task}_accuracy"] = (logits[task].argmax(dim=1) == targets[:, column]).float().mean().item()
         return total, extras

@@ -37,6 +37,7 @@ from .metrics import task_report
 from .modeldir import CONFIG_NAME, configs_of, is_complete, load_encoder_state, load_state, read_config, write_json
 from .models import build_cpc, build_dae, build_dae_emotion_net, build_emotion_net, build_scae
 from .objectives import Contrastive, Denoising, MultiTask, SequenceDenoising, inverse_frequency_weights
+from .selection import SongScorer
 from .store import ChunkDataset, FeatureStore, SegmentDataset
 from .train import FitResult, distributed_rank_world, fit, read_summary, resolve_device
 
@@ -247,16 +248,24 @@ def _train_transfer(clips: Sequence[Clip], store: FeatureStore, folder: Path, *,
     steps, hop, _ = chunking(store.config, run.model)
     train_set, valid_set = (ChunkDataset(store, split_of(clips, s), chunk_frames=steps, hop_frames=hop)
                             for s in ("train", "valid"))
+    continues = source is not None and source["kind"] in ("emotion", "dae-emotion") and stage == "full"
+    if getattr(model, "norm", None) is not None and not continues:
+        sample = np.random.default_rng(run.train.seed).permutation(len(train_set))[:NORM_SAMPLE]
+        model.norm.fit(train_set.gather(np.sort(sample))[0])
     targets = train_set.targets.numpy()
     weights = inverse_frequency_weights(targets) if run.train.balance == "weights" else None
     augment = AUGMENTERS.get(run.train.augment)
-    objective = MultiTask(run.train.loss_weights, weights, augment)
+    objective = MultiTask(run.train.loss_weights, weights, augment, label_smoothing=run.train.label_smoothing,
+                          mixup=run.train.mixup)
     balance_by = targets[:, 0] if run.train.balance == "sampler" else None
     lr = run.train.learning_rate(stage)
     common = dict(folder=folder, config=run.train, lr=lr, device=device, progress=progress, on_epoch_end=on_epoch_end)
+    valid_songs = np.array([c.targets()["quadrant"] for c in valid_set.clips], dtype=np.int64)
     if stage != "feat-ext":
-        return fit(model, objective, _batches(train_set, run, balance_by, training=True),
-                   _batches(valid_set, run, None, training=False), **common)
+        valid = _batches(valid_set, run, None, training=False)
+        scorer = SongScorer(valid, valid_set.clip_of_chunk(), valid_songs) if valid is not None else None
+        return fit(model, objective, _batches(train_set, run, balance_by, training=True), valid,
+                   song_scorer=scorer, **common)
     for parameter in model.encoder.parameters():
         parameter.requires_grad_(False)
     embedding_bytes = (len(train_set) + len(valid_set)) * _embedding_size(store.config, run.model) * 4
@@ -265,16 +274,21 @@ def _train_transfer(clips: Sequence[Clip], store: FeatureStore, folder: Path, *,
                  folder, embedding_bytes / 1e9)
     # augmented inputs differ every epoch, so their embeddings cannot be computed once
     if not run.train.cache_embeddings or embedding_bytes > EMBEDDING_CACHE_LIMIT or augment is not None:
-        return fit(model, objective, _batches(train_set, run, balance_by, training=True),
-                   _batches(valid_set, run, None, training=False), frozen=[model.encoder], **common)
+        valid = _batches(valid_set, run, None, training=False)
+        scorer = SongScorer(valid, valid_set.clip_of_chunk(), valid_songs) if valid is not None else None
+        return fit(model, objective, _batches(train_set, run, balance_by, training=True), valid,
+                   frozen=[model.encoder], song_scorer=scorer, **common)
     # the frozen encoder in eval mode is a fixed function: run it once per chunk, train the head on its outputs
     model.to(device)
     train_rows = TensorRows(_embed(model, train_set, device), train_set.targets)
     valid_rows = TensorRows(_embed(model, valid_set, device), valid_set.targets) if len(valid_set) else None
-    return fit(model.head, objective, _batches(train_rows, run, balance_by, training=True),
-               _batches(valid_rows, run, None, training=False), save=model, **common)
+    valid = _batches(valid_rows, run, None, training=False)
+    scorer = SongScorer(valid, valid_set.clip_of_chunk(), valid_songs) if valid is not None else None
+    return fit(model.head, objective, _batches(train_rows, run, balance_by, training=True), valid,
+               save=model, song_scorer=scorer, **common)
 
 
+NORM_SAMPLE = 4096  # training chunks whose statistics standardise the inputs (model.input_norm)
 EMBEDDING_CACHE_LIMIT = 4e9  # bytes of cached encoder outputs in feat-ext; larger corpora stream instead
 
 

@@ -2,8 +2,10 @@
 
 Seeded (model initialisation by the caller; dropout, noise and batch order by (seed, epoch)),
 so a run resumed from its last epoch checkpoint repeats an uninterrupted run exactly. Adam
-with Keras's inverse-time decay per step, early stopping on the validation loss with the best
-epoch's weights kept, a progress bar with the running loss, history as JSON and CSV.
+with Keras's inverse-time decay per step (or warm-up and cosine), early stopping on the
+validation loss or on song-level scores with the best epoch's weights kept, optionally an
+exponential moving average of the weights, a progress bar with the running loss, history as
+JSON and CSV.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from .errors import TrainingError
 from .io import atomic_path, write_text_atomic
 from .modeldir import WEIGHTS_NAME, save_weights, write_json
 from .objectives import Objective
+from .selection import SongScorer, criterion
 
 log = logging.getLogger("quadpred")
 
@@ -94,6 +97,22 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
+def learning_rate_factor(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    """Multiplier of the base learning rate at each optimiser step: linear warm-up over
+    ``warmup_epochs``, then the study's inverse-time decay or a cosine decay to 0 at the end."""
+    warmup = config.warmup_epochs * steps_per_epoch
+    total = max(config.epochs * steps_per_epoch, 1)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if config.schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * min(step - warmup, total - warmup) / max(total - warmup, 1)))
+        return 1.0 / (1.0 + config.lr_decay * step)
+
+    return factor
+
+
 def train_step(model: nn.Module, objective: Objective, batch: Sequence[torch.Tensor],
                optimiser: torch.optim.Optimizer, *, precision: str = "fp32",
                scaler: torch.amp.GradScaler | None = None) -> float:
@@ -148,13 +167,15 @@ def fit(
     save: nn.Module | None = None,
     progress: bool = True,
     on_epoch_end: Callable[[int, dict], None] | None = None,
+    song_scorer: SongScorer | None = None,
 ) -> FitResult:
     """Train ``model`` (its parameters with requires_grad) and write weights and history to ``folder``.
 
     ``frozen`` modules stay in eval mode (batch-norm statistics and dropout fixed), as a frozen
     encoder should. ``save``: the module whose weights go to weights.pt (default ``model``; a
     bigger model holding it, when only a part is trained). A checkpoint of an interrupted run
-    of the same folder is resumed.
+    of the same folder is resumed. ``song_scorer`` scores each epoch on the validation songs
+    (needed by ``config.select`` 'song-loss' and 'song-f1'; recorded in the history).
 
     Under torch.distributed (``torchrun``), the model is wrapped in DistributedDataParallel, each
     process takes its share of every batch (gradients are averaged, so the step equals the
@@ -173,10 +194,18 @@ def fit(
     core = model
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if config.select != "loss" and song_scorer is None:
+        raise TrainingError(f"{folder}: train.select={config.select} scores validation songs, which only a "
+                            "transfer stage with a validation split has: use train.select=loss")
     scaler = torch.amp.GradScaler(device.type) if config.precision == "fp16" else None
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.Adam(parameters, lr=lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 1.0 / (1.0 + config.lr_decay * step))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, learning_rate_factor(config, len(train)))
+    # the average, not the raw weights, is validated and kept
+    averaged = torch.optim.swa_utils.AveragedModel(
+        core, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(config.ema), use_buffers=True) \
+        if config.ema > 0 else None
+    evaluated = averaged.module if averaged is not None else core
     state: dict[str, Any] = {"epoch": 0, "best_loss": math.inf, "best_epoch": -1, "bad_epochs": 0,
                              "history": [], "best_weights": None, "seconds": 0.0}
     checkpoint = folder / CHECKPOINT_NAME
@@ -185,6 +214,8 @@ def fit(
         core.load_state_dict(saved["model"])
         optimiser.load_state_dict(saved["optimiser"])
         schedule.load_state_dict(saved["schedule"])
+        if averaged is not None:
+            averaged.load_state_dict(saved["averaged"])
         state = saved["state"]
         log.info("%s: resuming after epoch %d", folder, state["epoch"])
 
@@ -208,13 +239,17 @@ def fit(
                 raise TrainingError(f"{folder}: the loss became {loss} in epoch {epoch + 1}; "
                                     "lower the learning rate (--set train.lr=...) or check the features")
             schedule.step()
+            if averaged is not None:
+                averaged.update_parameters(core)
             running += loss * len(batch[0])
             seen += len(batch[0])
             bar.set_postfix(loss=f"{running / seen:.4f}")
         bar.close()
         train_loss = running / max(seen, 1)
         if valid is not None and len(valid.dataset):
-            valid_loss, extras = mean_loss(core, objective, valid, device, config.precision)
+            valid_loss, extras = mean_loss(evaluated, objective, valid, device, config.precision)
+            if song_scorer is not None:
+                extras.update(song_scorer(evaluated, device, lambda: autocast(device, config.precision)))
         else:
             valid_loss, extras = train_loss, {}
         row = {"epoch": epoch + 1, "train_loss": train_loss, "valid_loss": valid_loss,
@@ -222,19 +257,22 @@ def fit(
                **{f"valid_{k}": v for k, v in extras.items()}}
         state["history"].append(row)
         state["seconds"] += row["seconds"]
-        if valid_loss < state["best_loss"] - config.min_delta:
-            state.update(best_loss=valid_loss, best_epoch=epoch + 1, bad_epochs=0,
-                         best_weights=copy.deepcopy({k: v.detach().cpu() for k, v in core.state_dict().items()}))
+        score = criterion(config.select, valid_loss, extras) if extras or config.select == "loss" else valid_loss
+        if score < state["best_loss"] - config.min_delta:
+            state.update(best_loss=score, best_epoch=epoch + 1, bad_epochs=0,
+                         best_weights=copy.deepcopy({k: v.detach().cpu() for k, v in evaluated.state_dict().items()}))
         else:
             state["bad_epochs"] += 1
         state["epoch"] = epoch + 1
         if writer:
             with atomic_path(checkpoint) as tmp:
                 torch.save({"model": core.state_dict(), "optimiser": optimiser.state_dict(),
-                            "schedule": schedule.state_dict(), "state": state}, tmp)
+                            "schedule": schedule.state_dict(), "state": state,
+                            **({"averaged": averaged.state_dict()} if averaged is not None else {})}, tmp)
             write_history(folder, state["history"])
         if progress and writer:
-            log.info("%s epoch %d: train %.4f valid %.4f%s", folder.name, epoch + 1, train_loss, valid_loss,
+            songs = f" song loss {extras['song_loss']:.4f} F {extras['song_f1']:.3f}" if "song_loss" in extras else ""
+            log.info("%s epoch %d: train %.4f valid %.4f%s%s", folder.name, epoch + 1, train_loss, valid_loss, songs,
                      " (best)" if state["best_epoch"] == epoch + 1 else "")
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, row)
@@ -242,6 +280,8 @@ def fit(
 
     if state["best_weights"] is not None:
         core.load_state_dict(state["best_weights"])
+    elif averaged is not None:
+        core.load_state_dict(evaluated.state_dict())
     result = FitResult(folder=folder, epochs_run=state["epoch"], best_epoch=state["best_epoch"],
                        best_valid_loss=state["best_loss"], stopped_early=stopped_early,
                        history=state["history"], seconds=state["seconds"])
@@ -252,7 +292,7 @@ def fit(
     save_weights(save if save is not None else core, folder)
     write_json(folder / "summary.json", {
         "epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "best_valid_loss": result.best_valid_loss,
-        "stopped_early": stopped_early, "seconds": round(result.seconds, 2), "device": str(device), "lr": lr,
+        "stopped_early": stopped_early, "select": config.select, "seconds": round(result.seconds, 2), "device": str(device), "lr": lr,
         "train": to_dict(config), "train_rows": len(train.dataset),
         "valid_rows": len(valid.dataset) if valid is not None else 0, "weights": WEIGHTS_NAME, "processes": world,
     })

@@ -6,7 +6,7 @@ from ..config import FeatureConfig, ModelConfig, SmileConfig
 from ..errors import ConfigError
 from .cpc import CPC
 from .dae import DAE, DAEEmotionNet, SequenceEncoder, SequenceHead
-from .heads import EmotionNet, MultiTaskHead
+from .heads import BandNorm, EmotionNet, MultiTaskHead
 from .scae import SCAE, Decoder, Encoder
 
 
@@ -36,7 +36,7 @@ def build_scae(model: ModelConfig, features: FeatureConfig) -> SCAE:
 def build_emotion_net(model: ModelConfig, features: FeatureConfig) -> EmotionNet:
     head = MultiTaskHead(latent_features(model, features), units=model.dense_units,
                          trunk_layers=model.trunk_layers, head_layers=model.head_layers, dropout=model.dense_dropout)
-    return EmotionNet(build_encoder(model), head)
+    return EmotionNet(build_encoder(model), head, BandNorm(features.n_mels) if model.input_norm else None)
 
 
 def build_cpc(model: ModelConfig, features: FeatureConfig) -> CPC:

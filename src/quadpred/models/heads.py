@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import torch
 from torch import Tensor, nn
 
 from ..labels import TASKS
@@ -38,16 +39,40 @@ class MultiTaskHead(nn.Module):
         return {task: head(shared) for task, head in self.heads.items()}
 
 
-class EmotionNet(nn.Module):
-    """Encoder + multi-task head: (batch, 1, n_mels, frames) -> {task: (batch, n_classes)} logits."""
+class BandNorm(nn.Module):
+    """Standardises each mel band with fixed statistics of the training inputs (buffers, saved
+    with the weights): (batch, 1, n_mels, frames) -> the same shape."""
 
-    def __init__(self, encoder: nn.Module, head: MultiTaskHead) -> None:
+    def __init__(self, n_mels: int) -> None:
         super().__init__()
+        self.register_buffer("mean", torch.zeros(1, 1, n_mels, 1))
+        self.register_buffer("scale", torch.ones(1, 1, n_mels, 1))
+
+    def fit(self, chunks: Tensor) -> None:
+        """Set the statistics from a sample of training inputs (n, 1, n_mels, frames)."""
+        self.mean.copy_(chunks.mean(dim=(0, 1, 3), keepdim=True))
+        self.scale.copy_(1.0 / chunks.std(dim=(0, 1, 3), keepdim=True).clamp_min(1e-5))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x - self.mean) * self.scale
+
+
+class EmotionNet(nn.Module):
+    """Encoder + multi-task head: (batch, 1, n_mels, frames) -> {task: (batch, n_classes)} logits.
+
+    ``norm``: a :class:`BandNorm` in front of the encoder (``model.input_norm``), or None.
+    """
+
+    def __init__(self, encoder: nn.Module, head: MultiTaskHead, norm: BandNorm | None = None) -> None:
+        super().__init__()
+        self.norm = norm
         self.encoder = encoder
         self.head = head
 
     def embed(self, x: Tensor) -> Tensor:
         """Flattened encoder output: (batch, 1, n_mels, frames) -> (batch, latent features)."""
+        if self.norm is not None:
+            x = self.norm(x)
         return self.encoder(x).flatten(1)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:

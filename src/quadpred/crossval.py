@@ -1,0 +1,242 @@
+"""Artist-grouped, quadrant-stratified k-fold cross-validation: how methods and recipes are chosen.
+
+Each fold's songs are held out once; the other folds train the model, an artist-grouped,
+quadrant-stratified share of them (``valid``) choosing its epoch. The held-out fold never
+decides anything inside its fold, so the pooled out-of-fold scores estimate how a recipe does
+on songs by unseen artists, and the k fold models together are an ensemble for prediction.
+
+    <out>/folds.json       {clip id: fold} with k and the seed (a re-run must find the same)
+    <out>/fold<k>/         the fold's run: transfer stage folders (modeldir.py), or for a
+                           hand-crafted method its songs' probabilities only
+    <out>/fold<k>/songs.npz   held-out songs: ids, quadrant probabilities (songs, 4), targets
+    <out>/cv.json, cv.md   per-fold and pooled out-of-fold song-level scores
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import RunConfig, to_dict
+from .errors import TrainingError
+from .io import atomic_path, write_text_atomic
+from .labels import QUADRANTS, TASKS
+from .manifest import Clip, check_disjoint_groups, split_by_group
+from .metrics import cluster_confusions, interval, macro_f1_from_confusion, macro_scores, song_level
+from .modeldir import write_json
+from .selection import song_log_loss
+
+log = logging.getLogger("quadpred")
+
+# network methods: the transfer stages each fold runs (the last is scored); None: the baseline
+NETWORK_METHODS: dict[str, tuple[str, ...] | None] = {
+    "baseline": None, "feat-ext": ("feat-ext",), "full": ("feat-ext", "full"),
+}
+HANDCRAFTED_METHODS = ("egemaps-svm", "egemaps-logreg", "compare-svm", "compare-logreg")
+CV_METHODS = (*NETWORK_METHODS, *HANDCRAFTED_METHODS)
+VALID_SHARE = 0.15
+BOOTSTRAP = 2000
+
+
+def assign_folds(clips: Sequence[Clip], k: int = 5, *, seed: int = 0) -> dict[str, int]:
+    """{clip id: fold in [0, k)}: every group (artist) in one fold, quadrants balanced across folds."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    if k < 2:
+        raise TrainingError(f"cross-validation needs at least 2 folds, got {k}")
+    groups = {c.group for c in clips}
+    if len(groups) < k:
+        raise TrainingError(f"{len(groups)} groups cannot fill {k} folds: lower --folds or group by song")
+    labels = [QUADRANTS.index(c.quadrant) for c in clips]
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    folds: dict[str, int] = {}
+    for fold, (_, held) in enumerate(splitter.split(np.zeros(len(clips)), labels, [c.group for c in clips])):
+        folds.update({clips[i].id: fold for i in held})
+    return folds
+
+
+def fold_clips(clips: Sequence[Clip], folds: dict[str, int], fold: int, *, seed: int = 0) -> list[Clip]:
+    """The clips of one fold's run: its held-out fold as split 'test', the others split by group
+    into 'train' and 'valid' (VALID_SHARE, stratified by quadrant)."""
+    held = [dataclasses.replace(c, split="test") for c in clips if folds[c.id] == fold]
+    rest = split_by_group([c for c in clips if folds[c.id] != fold],
+                          {"train": 1.0 - VALID_SHARE, "valid": VALID_SHARE}, seed=seed + fold, stratify=True)
+    chosen = rest + held
+    check_disjoint_groups(chosen)
+    return chosen
+
+
+@dataclasses.dataclass
+class FoldSongs:
+    """A fold's held-out songs: ids, quadrant probabilities (songs, 4), true quadrants (songs,)."""
+
+    ids: list[str]
+    probabilities: np.ndarray
+    targets: np.ndarray
+
+    def save(self, path: Path) -> None:
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, ids=np.array(self.ids), probabilities=self.probabilities, targets=self.targets)
+
+    @classmethod
+    def load(cls, path: Path) -> FoldSongs:
+        with np.load(path) as data:
+            return cls([str(i) for i in data["ids"]], data["probabilities"], data["targets"])
+
+    def scores(self) -> dict[str, float]:
+        f1 = macro_scores(self.targets, self.probabilities.argmax(axis=1), len(QUADRANTS))["f1"]
+        return {"songs": len(self.ids), "song_f1": f1, "song_loss": song_log_loss(self.probabilities, self.targets)}
+
+
+def _check_folds(out: Path, folds: dict[str, int], k: int, seed: int) -> None:
+    path = out / "folds.json"
+    record = {"k": k, "seed": seed, "folds": folds}
+    if path.is_file():
+        if json.loads(path.read_text()) != record:
+            raise TrainingError(f"{path} holds other folds (other clips, k or seed): choose another output folder")
+        return
+    write_json(path, record)
+
+
+def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = None,
+           encoder: str | Path | None = None, run: RunConfig = RunConfig(), k: int = 5, seed: int = 0,
+           device: str = "auto", progress: bool = True) -> dict[str, Any]:
+    """Cross-validate ``method`` (CV_METHODS) on labelled music ``clips``; resumable (finished folds
+    are kept). Returns the summary written to cv.json."""
+    if method not in CV_METHODS:
+        raise TrainingError(f"cross-validation method {method!r} unknown: use one of {', '.join(CV_METHODS)}")
+    stages = NETWORK_METHODS.get(method)
+    if method in NETWORK_METHODS and store is None:
+        raise TrainingError(f"method {method} trains a network: give the feature store (--features)")
+    if stages and encoder is None:
+        raise TrainingError(f"method {method} starts from a pretrained encoder: give --encoder")
+    if method == "baseline" and encoder is not None:
+        raise TrainingError("the baseline starts from random weights: give no encoder")
+    unlabelled = [c.id for c in clips if c.quadrant is None]
+    if unlabelled:
+        raise TrainingError(f"cross-validation needs a quadrant on every clip; {unlabelled[0]} has none")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    folds = assign_folds(clips, k, seed=seed)
+    _check_folds(out, folds, k, seed)
+    started = time.perf_counter()
+    results = []
+    for fold in range(k):
+        folder = out / f"fold{fold}"
+        songs_path = folder / "songs.npz"
+        part = fold_clips(clips, folds, fold, seed=seed)
+        fold_started = time.perf_counter()
+        if not songs_path.is_file():
+            log.info("%s: fold %d of %d", out, fold + 1, k)
+            songs = _network_fold(part, store, folder, encoder, stages, run, device, progress) \
+                if method in NETWORK_METHODS else _handcrafted_fold(part, method, out, seed, progress)
+            folder.mkdir(parents=True, exist_ok=True)
+            songs.save(songs_path)
+            write_json(folder / "fold.json", {"seconds": round(time.perf_counter() - fold_started, 1)})
+        songs = FoldSongs.load(songs_path)
+        results.append({"fold": fold, **songs.scores(), **_fold_extras(folder, stages, method)})
+    summary = summarise(method, [FoldSongs.load(out / f"fold{f}" / "songs.npz") for f in range(k)], results,
+                        recipe=to_dict(run) if method in NETWORK_METHODS else None, seed=seed)
+    summary["seconds_this_call"] = round(time.perf_counter() - started, 1)
+    write_json(out / "cv.json", summary)
+    write_text_atomic(out / "cv.md", markdown(summary))
+    return summary
+
+
+def _stage_folder(folder: Path, stages: tuple[str, ...] | None) -> Path:
+    return folder / (stages[-1] if stages else "baseline")
+
+
+def _network_fold(part: list[Clip], store: Any, folder: Path, encoder: str | Path | None,
+                  stages: tuple[str, ...] | None, run: RunConfig, device: str, progress: bool) -> FoldSongs:
+    from .stages import SplitPredictions, transfer_stages
+
+    transfer_stages(part, store, folder, encoder=encoder, stages=stages or (), run=run, device=device,
+                    progress=progress)
+    predictions = SplitPredictions.load(_stage_folder(folder, stages) / "predictions_test.npz")
+    column = list(TASKS).index("quadrant")
+    probabilities, targets = song_level(predictions.probabilities["quadrant"], predictions.chunk_clip,
+                                        predictions.targets[:, column])
+    ids = [predictions.clip_ids[i] for i in np.unique(predictions.chunk_clip)]
+    return FoldSongs(ids, probabilities, targets)
+
+
+def _handcrafted_fold(part: list[Clip], method: str, out: Path, seed: int, progress: bool) -> FoldSongs:
+    from .functionals import clip_functionals, fit_predict
+
+    feature_set, classifier = method.split("-")
+    ordered = sorted(part, key=lambda c: c.id)
+    values = clip_functionals([c.path for c in ordered], [c.id for c in ordered], feature_set,
+                              out.parent / f"functionals-{feature_set}.npz", progress=progress)
+    # the functionals cache holds every clip once, sorted by id: the same rows for every fold
+    row = {c.id: i for i, c in enumerate(ordered)}
+    train = [c for c in part if c.split in ("train", "valid")]
+    test = [c for c in part if c.split == "test"]
+    probabilities = fit_predict(values[[row[c.id] for c in train]], np.array([QUADRANTS.index(c.quadrant) for c in train]),
+                                [c.group for c in train], values[[row[c.id] for c in test]],
+                                classifier=classifier, seed=seed)
+    return FoldSongs([c.id for c in test], probabilities, np.array([QUADRANTS.index(c.quadrant) for c in test]))
+
+
+def _fold_extras(folder: Path, stages: tuple[str, ...] | None, method: str) -> dict[str, Any]:
+    extras: dict[str, Any] = {}
+    timing = folder / "fold.json"
+    if timing.is_file():
+        extras["seconds"] = json.loads(timing.read_text())["seconds"]
+    if method in NETWORK_METHODS:
+        summary = _stage_folder(folder, stages) / "summary.json"
+        if summary.is_file():
+            data = json.loads(summary.read_text())
+            extras.update(best_epoch=data["best_epoch"], epochs_run=data["epochs_run"])
+    return extras
+
+
+def pooled_interval(songs: FoldSongs, *, seed: int = 0, resamples: int = BOOTSTRAP) -> tuple[float, float]:
+    """95 % song-bootstrap interval of the macro F of pooled out-of-fold predictions."""
+    n = len(songs.ids)
+    per_song = cluster_confusions(songs.targets, songs.probabilities.argmax(axis=1), np.arange(n), n, len(QUADRANTS))
+    draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    return interval(macro_f1_from_confusion(per_song[draws].sum(axis=1)))
+
+
+def pool(folds: Sequence[FoldSongs]) -> FoldSongs:
+    return FoldSongs([i for f in folds for i in f.ids], np.concatenate([f.probabilities for f in folds]),
+                     np.concatenate([f.targets for f in folds]))
+
+
+def summarise(method: str, folds: Sequence[FoldSongs], results: list[dict[str, Any]], *,
+              recipe: dict[str, Any] | None, seed: int) -> dict[str, Any]:
+    """Mean and sd over folds of song F and log-loss; pooled out-of-fold F with its interval."""
+    f1 = np.array([r["song_f1"] for r in results])
+    loss = np.array([r["song_loss"] for r in results])
+    pooled = pool(folds)
+    return {
+        "method": method, "k": len(folds), "seed": seed, "recipe": recipe, "folds": results,
+        "song_f1_mean": float(f1.mean()), "song_f1_sd": float(f1.std(ddof=1)) if len(f1) > 1 else 0.0,
+        "song_loss_mean": float(loss.mean()), "song_loss_sd": float(loss.std(ddof=1)) if len(loss) > 1 else 0.0,
+        "pooled": {**pooled.scores(), "song_f1_interval": list(pooled_interval(pooled, seed=seed))},
+        "seconds": round(sum(r.get("seconds", 0.0) for r in results), 1),
+    }
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    """A short Markdown table of one cross-validation."""
+    pooled = summary["pooled"]
+    low, high = pooled["song_f1_interval"]
+    lines = [f"# Cross-validation: {summary['method']} ({summary['k']} artist-grouped folds, seed {summary['seed']})\n",
+             "| fold | songs | song F | song log-loss | best epoch | seconds |", "|---|---|---|---|---|---|"]
+    for r in summary["folds"]:
+        lines.append(f"| {r['fold']} | {r['songs']} | {r['song_f1']:.3f} | {r['song_loss']:.3f} | "
+                     f"{r.get('best_epoch', '-')} | {r.get('seconds', '-')} |")
+    lines += ["", f"Mean over folds: song F {summary['song_f1_mean']:.3f} (sd {summary['song_f1_sd']:.3f}), "
+                  f"log-loss {summary['song_loss_mean']:.3f} (sd {summary['song_loss_sd']:.3f}).",
+              f"Pooled out-of-fold: song F {pooled['song_f1']:.3f} (95 % song bootstrap {low:.3f}-{high:.3f}) "
+              f"over {pooled['songs']} songs; {summary['seconds']:.0f} s of training in all.", ""]
+    return "\n".join(lines)

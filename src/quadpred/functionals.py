@@ -1,0 +1,76 @@
+"""The hand-crafted reference of the cross-validation: openSMILE functionals over each whole clip
+(eGeMAPS, 88 values, or ComParE 2016, 6,373) and a scikit-learn classifier of the quadrant.
+
+Features are computed once per clip and cached beside the runs (``functionals-<set>.npz``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .audio import load_audio
+from .errors import QuadpredError
+from .io import atomic_path
+from .labels import TASKS
+
+# feature set name in quadpred -> openSMILE's
+FEATURE_SETS = {"egemaps": "eGeMAPSv02", "compare": "ComParE_2016"}
+CLASSIFIERS = ("svm", "logreg")
+# the classifier's regularisation, chosen on the training folds by an inner artist-grouped CV
+C_VALUES = (0.1, 1.0, 10.0)
+INNER_FOLDS = 3
+
+
+def _smile(feature_set: str):  # noqa: ANN202 - opensmile is an optional import
+    try:
+        import opensmile
+    except ImportError as exc:
+        raise QuadpredError("the hand-crafted reference needs openSMILE: pip install 'quadpred[dae]'") from exc
+    if feature_set not in FEATURE_SETS:
+        raise QuadpredError(f"functionals {feature_set!r} unknown: use {' or '.join(FEATURE_SETS)}")
+    return opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, FEATURE_SETS[feature_set]),
+                           feature_level=opensmile.FeatureLevel.Functionals)
+
+
+def clip_functionals(paths: Sequence[str], ids: Sequence[str], feature_set: str, cache: Path, *,
+                     progress: bool = True) -> np.ndarray:
+    """(clips, values) functionals of each audio file (16 kHz mono), from ``cache`` where it
+    holds the same clips, else computed and written there."""
+    if cache.is_file():
+        with np.load(cache) as saved:
+            if [str(i) for i in saved["ids"]] == list(ids):
+                return saved["values"]
+    smile = _smile(feature_set)
+    rows = [smile.process_signal(load_audio(path), 16000).to_numpy(np.float32)[0]
+            for path in tqdm(paths, desc=f"{feature_set} functionals", unit="clip", disable=not progress)]
+    values = np.stack(rows)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(cache) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, ids=np.array(list(ids)), values=values)
+    return values
+
+
+def fit_predict(train: np.ndarray, labels: np.ndarray, groups: Sequence[str], test: np.ndarray, *,
+                classifier: str = "svm", seed: int = 0) -> np.ndarray:
+    """Quadrant probabilities (test clips, 4) from a standardised SVM (RBF) or logistic regression
+    fitted on ``train`` (clips, values); C chosen by artist-grouped inner CV on macro F."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, GroupKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    if classifier not in CLASSIFIERS:
+        raise QuadpredError(f"classifier {classifier!r} unknown: use {' or '.join(CLASSIFIERS)}")
+    model = SVC(kernel="rbf", probability=True, random_state=seed) if classifier == "svm" \
+        else LogisticRegression(max_iter=2000)
+    search = GridSearchCV(make_pipeline(StandardScaler(), model), {f"{type(model).__name__.lower()}__C": C_VALUES},
+                          scoring="f1_macro", cv=GroupKFold(INNER_FOLDS))
+    search.fit(np.nan_to_num(train), labels, groups=list(groups))
+    probabilities = np.zeros((len(test), len(TASKS["quadrant"])))
+    probabilities[:, search.classes_] = search.predict_proba(np.nan_to_num(test))
+    return probabilities

@@ -1,0 +1,105 @@
+"""Artist-grouped, quadrant-stratified cross-validation and the hand-crafted reference."""
+
+import dataclasses
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from quadpred.config import RunConfig, apply_overrides
+from quadpred.crossval import FoldSongs, assign_folds, fold_clips, pool, pooled_interval, run_cv
+from quadpred.errors import TrainingError
+from quadpred.manifest import Clip
+
+SMALL = ["model.channels=[4,8,8]", "model.dense_units=16", "train.batch_size=16", "train.epochs=2",
+         "train.select=song-loss"]
+
+
+def labelled(n: int = 40, artists: int = 20) -> list[Clip]:
+    return [Clip(id=f"c{i}", path=f"/x/c{i}.wav", duration=30.0, language="eng",
+                 labels={"quadrant": f"Q{i % 4 + 1}"}, group=f"artist{i % artists}", split="train") for i in range(n)]
+
+
+def test_folds_keep_each_artist_whole_balance_quadrants_and_are_seeded():
+    clips = labelled(80, 40)
+    folds = assign_folds(clips, 5, seed=3)
+    assert set(folds.values()) == set(range(5)) and set(folds) == {c.id for c in clips}
+    per_artist = {}
+    for clip in clips:
+        per_artist.setdefault(clip.group, set()).add(folds[clip.id])
+    assert all(len(f) == 1 for f in per_artist.values())
+    sizes = Counter(folds.values())
+    assert max(sizes.values()) - min(sizes.values()) <= 4
+    assert assign_folds(clips, 5, seed=3) == folds and assign_folds(clips, 5, seed=4) != folds
+    with pytest.raises(TrainingError, match="groups cannot fill"):
+        assign_folds(labelled(8, 3), 5)
+
+
+def test_a_fold_holds_out_its_songs_as_test_and_splits_the_rest_by_artist():
+    clips = labelled(80, 40)
+    folds = assign_folds(clips, 4)
+    part = fold_clips(clips, folds, 2)
+    assert {c.id for c in part if c.split == "test"} == {i for i, f in folds.items() if f == 2}
+    assert {c.split for c in part} == {"train", "valid", "test"}
+    splits_of = {}
+    for clip in part:
+        splits_of.setdefault(clip.group, set()).add(clip.split)
+    assert all(len(s) == 1 for s in splits_of.values())
+
+
+def test_pooled_interval_brackets_the_pooled_score():
+    rng = np.random.default_rng(0)
+    targets = rng.integers(0, 4, 200)
+    probabilities = np.eye(4)[np.where(rng.random(200) < 0.7, targets, rng.integers(0, 4, 200))] * 0.9 + 0.025
+    songs = pool([FoldSongs([f"s{i}" for i in range(100)], probabilities[:100], targets[:100]),
+                  FoldSongs([f"s{i}" for i in range(100, 200)], probabilities[100:], targets[100:])])
+    low, high = pooled_interval(songs)
+    assert low < songs.scores()["song_f1"] < high and high - low < 0.3
+
+
+def test_cross_validated_baseline_covers_every_song_once_and_resumes(tiny_study, tmp_path: Path):
+    clips, store = tiny_study
+    music = clips["music_eng"]
+    run = apply_overrides(RunConfig(), SMALL)
+    summary = run_cv(music, tmp_path / "cv", method="baseline", store=store, run=run, k=3, progress=False)
+    pooled_ids = [i for f in range(3) for i in FoldSongs.load(tmp_path / "cv" / f"fold{f}" / "songs.npz").ids]
+    assert sorted(pooled_ids) == sorted(c.id for c in music)
+    assert summary["pooled"]["songs"] == len(music) and len(summary["folds"]) == 3
+    assert 0.0 <= summary["song_f1_mean"] <= 1.0 and summary["recipe"]["train"]["select"] == "song-loss"
+    for fold in range(3):  # each fold is a model directory that predicts
+        assert (tmp_path / "cv" / f"fold{fold}" / "baseline" / "weights.pt").is_file()
+    assert "Pooled out-of-fold" in (tmp_path / "cv" / "cv.md").read_text()
+    stamp = (tmp_path / "cv" / "fold0" / "baseline" / "weights.pt").stat().st_mtime_ns
+    again = run_cv(music, tmp_path / "cv", method="baseline", store=store, run=run, k=3, progress=False)
+    assert again["pooled"] == summary["pooled"]
+    assert (tmp_path / "cv" / "fold0" / "baseline" / "weights.pt").stat().st_mtime_ns == stamp
+    with pytest.raises(TrainingError, match="other folds"):
+        run_cv(music, tmp_path / "cv", method="baseline", store=store, run=run, k=3, seed=9, progress=False)
+
+
+def test_cv_refuses_bad_requests(tiny_study, tmp_path: Path):
+    clips, store = tiny_study
+    music = clips["music_eng"]
+    with pytest.raises(TrainingError, match="unknown"):
+        run_cv(music, tmp_path, method="svm", store=store)
+    with pytest.raises(TrainingError, match="--encoder"):
+        run_cv(music, tmp_path, method="full", store=store)
+    with pytest.raises(TrainingError, match="--features"):
+        run_cv(music, tmp_path, method="baseline")
+    with pytest.raises(TrainingError, match="has none"):
+        run_cv([dataclasses.replace(music[0], labels={}), *music[1:]], tmp_path, method="egemaps-svm")
+
+
+def test_handcrafted_reference_runs_on_the_same_folds(tiny_study, tmp_path: Path):
+    pytest.importorskip("opensmile", reason="the hand-crafted reference needs the [dae] extra")
+    clips, _ = tiny_study
+    music = clips["music_eng"]
+    summary = run_cv(music, tmp_path / "cv", method="egemaps-logreg", k=3, progress=False)
+    folds = json.loads((tmp_path / "cv" / "folds.json").read_text())["folds"]
+    for fold in range(3):
+        songs = FoldSongs.load(tmp_path / "cv" / f"fold{fold}" / "songs.npz")
+        assert {folds[i] for i in songs.ids} == {fold}
+        np.testing.assert_allclose(songs.probabilities.sum(axis=1), 1.0, atol=1e-6)
+    assert (tmp_path / "functionals-egemaps.npz").is_file() and summary["pooled"]["songs"] == len(music)

@@ -1,0 +1,135 @@
+"""The training recipe's options: schedules, song-level epoch selection, weight averaging,
+label smoothing, mixup, input standardisation."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from quadpred.batches import Batches, TensorRows
+from quadpred.config import FeatureConfig, RunConfig, TrainConfig, apply_overrides
+from quadpred.errors import ConfigError, TrainingError
+from quadpred.modeldir import load_model, load_state
+from quadpred.models import MultiTaskHead, build_emotion_net
+from quadpred.objectives import MultiTask
+from quadpred.selection import SongScorer, song_log_loss
+from quadpred.stages import transfer
+from quadpred.train import fit, learning_rate_factor
+
+SMALL = ["model.channels=[4,8,8]", "model.dense_units=32", "train.batch_size=16"]
+
+
+def test_cosine_schedule_warms_up_linearly_then_decays_to_zero():
+    config = TrainConfig(epochs=10, schedule="cosine", warmup_epochs=2)
+    factor = learning_rate_factor(config, steps_per_epoch=5)
+    assert [factor(s) for s in range(10)] == pytest.approx([(s + 1) / 10 for s in range(10)])
+    after = [factor(s) for s in range(10, 50)]
+    assert after[0] == pytest.approx(1.0) and all(a >= b for a, b in zip(after, after[1:]))
+    assert factor(49) < 0.01
+
+
+def test_inverse_time_schedule_is_the_study_s_decay():
+    factor = learning_rate_factor(TrainConfig(lr_decay=0.01), steps_per_epoch=7)
+    assert factor(0) == 1.0 and factor(100) == pytest.approx(1 / 2)
+
+
+def test_bad_recipe_values_are_named():
+    for bad, word in ((dict(schedule="linear"), "schedule"), (dict(select="f1"), "select"),
+                      (dict(label_smoothing=1.0), "label_smoothing"), (dict(ema=-0.1), "ema")):
+        with pytest.raises(ConfigError, match=word):
+            TrainConfig(**bad)
+
+
+def test_song_log_loss_and_scorer_average_chunks_per_song():
+    songs = np.array([[0.7, 0.1, 0.1, 0.1], [0.25, 0.25, 0.25, 0.25]])
+    assert song_log_loss(songs, np.array([0, 2])) == pytest.approx(-(math.log(0.7) + math.log(0.25)) / 2)
+    # a head that always says class 0 strongly: two songs of class 0 and 1
+    head = torch.nn.Module()
+    head.forward = lambda x: {"quadrant": torch.tensor([[5.0, 0, 0, 0]]).repeat(len(x), 1)}  # type: ignore[method-assign]
+    rows = TensorRows(torch.zeros(6, 3), torch.zeros(6, 3, dtype=torch.long))
+    scorer = SongScorer(Batches(rows, 4), np.array([0, 0, 0, 1, 1, 1]), np.array([0, 1]))
+    scores = scorer(head, torch.device("cpu"), lambda: torch.autocast("cpu", enabled=False))
+    p0 = math.exp(5) / (math.exp(5) + 3)
+    assert scores["song_loss"] == pytest.approx(-(math.log(p0) + math.log((1 - p0) / 3)) / 2, rel=1e-5)
+    assert scores["song_f1"] == pytest.approx(np.mean([2 / 3, 0, 0, 0]))
+
+
+def test_song_selection_keeps_the_epoch_of_the_lowest_song_loss(tiny_study, tmp_path: Path):
+    clips, store = tiny_study
+    run = apply_overrides(RunConfig(), SMALL + ["train.epochs=4", "train.patience=4", "train.select=song-loss",
+                                                "train.lr=0.003"])
+    result = transfer(clips["music_eng"], store, tmp_path / "b", stage="baseline", run=run, progress=False)
+    losses = [row["valid_song_loss"] for row in result.history]
+    assert all("valid_song_f1" in row for row in result.history)
+    assert result.best_epoch == int(np.argmin(losses)) + 1
+    assert result.best_valid_loss == pytest.approx(min(losses))
+    assert json.loads((tmp_path / "b" / "summary.json").read_text())["select"] == "song-loss"
+
+
+def test_song_selection_needs_songs():
+    run = apply_overrides(RunConfig(), ["train.select=song-f1"])
+    head = MultiTaskHead(8, units=8, trunk_layers=1, head_layers=1)
+    rows = TensorRows(torch.randn(8, 8), torch.zeros(8, 3, dtype=torch.long))
+    with pytest.raises(TrainingError, match="train.select=song-f1"):
+        fit(head, MultiTask(), Batches(rows, 8), Batches(rows, 8), folder=Path("/nonexistent-never-written"),
+            config=run.train, lr=1e-3, device=torch.device("cpu"), progress=False)
+
+
+def test_weight_average_is_what_is_kept_and_resumes_exactly(tiny_study, tmp_path: Path):
+    clips, store = tiny_study
+    run = apply_overrides(RunConfig(), SMALL + ["train.epochs=3", "train.patience=5", "train.ema=0.9",
+                                                "train.schedule=cosine", "train.warmup_epochs=1"])
+    whole = transfer(clips["music_eng"], store, tmp_path / "whole", stage="baseline", run=run, progress=False)
+
+    def interrupt(epoch: int, row: dict) -> None:
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        transfer(clips["music_eng"], store, tmp_path / "cut", stage="baseline", run=run, progress=False,
+                 on_epoch_end=interrupt)
+    transfer(clips["music_eng"], store, tmp_path / "cut", stage="baseline", run=run, progress=False)
+    a, b = load_state(tmp_path / "whole"), load_state(tmp_path / "cut")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+    # the same run without averaging keeps other weights
+    plain = transfer(clips["music_eng"], store, tmp_path / "plain", stage="baseline",
+                     run=apply_overrides(run, ["train.ema=0"]), progress=False)
+    assert whole.best_epoch >= 1 and plain.best_epoch >= 1
+    c = load_state(tmp_path / "plain")
+    assert any(not torch.equal(a[k], c[k]) for k in a if a[k].is_floating_point())
+
+
+def test_label_smoothing_and_mixup_change_only_the_training_loss():
+    torch.manual_seed(0)
+    head = MultiTaskHead(8, units=16, trunk_layers=1, head_layers=1, dropout=0.0)
+    x, y = torch.randn(32, 8), torch.randint(0, 2, (32, 3))
+    plain, smoothed = MultiTask(), MultiTask(label_smoothing=0.2)
+    assert smoothed.loss(head, (x, y), training=False)[0] == plain.loss(head, (x, y), training=False)[0]
+    assert smoothed.loss(head, (x, y), training=True)[0] != plain.loss(head, (x, y), training=True)[0]
+    mixed = MultiTask(mixup=0.4)
+    torch.manual_seed(1)
+    first = mixed.loss(head, (x, y), training=True)[0]
+    torch.manual_seed(1)
+    assert mixed.loss(head, (x, y), training=True)[0] == first  # seeded: repeatable
+    assert mixed.loss(head, (x, y), training=False)[0] == plain.loss(head, (x, y), training=False)[0]
+    assert first != plain.loss(head, (x, y), training=True)[0]
+
+
+def test_input_standardisation_is_fitted_on_training_chunks_and_kept(tiny_study, tmp_path: Path):
+    clips, store = tiny_study
+    run = apply_overrides(RunConfig(), SMALL + ["train.epochs=1", "model.input_norm=true"])
+    transfer(clips["music_eng"], store, tmp_path / "b", stage="baseline", run=run, progress=False)
+    model, _ = load_model(tmp_path / "b")
+    assert model.norm is not None
+    from quadpred.store import ChunkDataset
+
+    chunks = ChunkDataset(store, [c for c in clips["music_eng"] if c.split == "train"]).gather(np.arange(64))[0]
+    standardised = model.norm(chunks)
+    assert float(standardised.mean().abs()) < 0.5
+    assert float(model.norm.scale.min()) > 0 and float(model.norm.mean.abs().max()) > 0.1
+    # without the option the network has no such layer (and old model directories still load)
+    assert build_emotion_net(RunConfig().model, FeatureConfig()).norm is None
