@@ -9,6 +9,7 @@ a returned array is always finite and non-silent.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -97,6 +98,33 @@ def to_model_input(
             f"{min_samples / target_rate:.2f} s are needed for one chunk"
         )
     return data / peak
+
+
+MAX_CHANNELS = 8  # the most channels an array passed by a user may have; more is taken for samples
+
+
+def mono_from_array(data: Any, name: str = "array") -> np.ndarray:
+    """A user's signal as float32 (samples,), averaging channels.
+
+    Takes a NumPy array, a torch tensor or a list, shaped (samples,), (channels, samples) (the
+    librosa and torchaudio order) or (samples, channels) (the soundfile order); the channel axis
+    is the one of at most MAX_CHANNELS entries. A 2-D shape where both or neither axis could be
+    channels is refused, naming the order to use.
+    """
+    if hasattr(data, "detach"):  # a torch tensor, on any device
+        data = data.detach().cpu().numpy()
+    data = np.asarray(data, dtype=np.float32)
+    if data.ndim == 1:
+        return data
+    if data.ndim != 2:
+        raise AudioError(f"{name}: expected (samples,) or (channels, samples), got shape {data.shape}")
+    rows, columns = data.shape
+    if rows <= MAX_CHANNELS < columns:
+        return data.mean(axis=0)
+    if columns <= MAX_CHANNELS < rows:
+        return data.mean(axis=1)
+    raise AudioError(f"{name}: shape {data.shape} is ambiguous; pass (channels, samples) with at most "
+                     f"{MAX_CHANNELS} channels, or (samples,) for mono")
 
 
 def load_audio(path: str | Path, *, sample_rate: int = 16000, min_samples: int = 0) -> np.ndarray:

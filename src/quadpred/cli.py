@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import __version__
 from .errors import QuadpredError
 
 log = logging.getLogger("quadpred")
@@ -233,8 +234,8 @@ def cmd_predict(args: argparse.Namespace) -> None:
     else:
         predictor = Predictor.shipped(args.speech or "eng", args.music or "eng", device=args.device,
                                       hop_seconds=args.hop, precision=args.precision)
-    result = predict_files(predictor, args.inputs, args.output, force=args.force, progress=not args.quiet,
-                           plot=not args.no_plot)
+    result = predict_files(predictor, args.inputs, args.output, force=args.force, no_overwrite=args.no_overwrite,
+                           progress=not args.quiet, plot=not args.no_plot)
     print(f"predict: {result.done} file(s) done, {result.skipped_existing} already there (--force redoes them), "
           f"{len(result.failed)} skipped as unreadable; summary {result.summary}")
     for path, reason in result.failed.items():
@@ -305,11 +306,17 @@ def build_parser() -> argparse.ArgumentParser:
                     "learned from speech, language-aware. Each subcommand is one step of the pipeline; "
                     "`quadpred SUBCOMMAND --help` explains it.",
     )
+    parser.add_argument("--version", action="version", version=f"quadpred {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="print more detail")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or info lines")
+    # the same two flags after the subcommand; SUPPRESS keeps the top-level value when absent there
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="print more detail")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress bars or info lines")
     sub = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
 
-    p = sub.add_parser("prepare", help="read a corpus folder or table into a JSONL manifest with splits",
+    p = sub.add_parser("prepare", parents=[common], help="read a corpus folder or table into a JSONL manifest with splits",
                        description="Read a corpus in its own layout and write a manifest: one clip per line with "
                                    "path, duration, language, labels, group (speaker/song/artist) and split. Speech "
                                    "is split 85/15 train/valid by speaker; music 70/30 train/test stratified by "
@@ -325,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite the manifest if it exists")
     p.set_defaults(func=cmd_prepare)
 
-    p = sub.add_parser("features", help="compute log-mel features of manifests into a feature store",
+    p = sub.add_parser("features", parents=[common], help="compute log-mel features of manifests into a feature store",
                        description="Decode every clip, compute the published log-mel (16 kHz, window 1024, hop 512, "
                                    "FFT 2048, 128 Slaney mels, natural log) and store one array per clip under "
                                    "OUTPUT/<config hash>/. Re-running finishes an interrupted run; unreadable clips "
@@ -342,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="openSMILE IS13 features of the DAE baseline (260 per 0.5 s) instead of log-mels")
     p.set_defaults(func=cmd_features)
 
-    p = sub.add_parser("synth", help="write the built-in bilingual world (speech and labelled music)",
+    p = sub.add_parser("synth", parents=[common], help="write the built-in bilingual world (speech and labelled music)",
                        description="Generate English and Mandarin read speech (eSpeak NG) in the LibriSpeech and "
                                    "AISHELL-1 layouts, and emotion-labelled music with sung lines in a 4Q-Emotion-"
                                    "like English set and a CH-818-like Mandarin set, with a data card. Synthetic "
@@ -355,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="write into a non-empty folder")
     p.set_defaults(func=cmd_synth)
 
-    p = sub.add_parser("demo", help="run the whole study on the built-in world and say where everything is",
+    p = sub.add_parser("demo", parents=[common], help="run the whole study on the built-in world and say where everything is",
                        description="Build the small synthetic world (once; cached), prepare English and Mandarin "
                                    "speech and music manifests with the study's splits, extract their features, run "
                                    "the language grid (eng/man/mix speech x eng/man music; baseline, SCAE feat-ext "
@@ -371,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_workers(p)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("pretrain", help="pretrain an encoder on speech (SCAE denoising autoencoder or CPC)",
+    p = sub.add_parser("pretrain", parents=[common], help="pretrain an encoder on speech (SCAE denoising autoencoder or CPC)",
                        description="Pretrain on the train split of speech manifests (several languages make the "
                                    "follow-up study's mixture), with early stopping on the valid split. SCAE: "
                                    "Gaussian noise (sd 0.3) on the input, MSE to the clean input, Adam lr 1e-3. "
@@ -383,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pretraining method (default scae; dae: the LSTM baseline, on `features --handcrafted`)")
     p.set_defaults(func=cmd_pretrain)
 
-    p = sub.add_parser("transfer", help="train the emotion model on labelled music, from a pretrained encoder",
+    p = sub.add_parser("transfer", parents=[common], help="train the emotion model on labelled music, from a pretrained encoder",
                        description="Stage feat-ext: the pretrained encoder frozen, dense layers and the quadrant/"
                                    "arousal/valence heads trained (lr 1e-4). Stage full: everything trained on "
                                    "from feat-ext (lr 5e-4). --baseline: the same network from random weights on "
@@ -395,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stages", default="feat-ext,full", help="stages in order (default feat-ext,full)")
     p.set_defaults(func=cmd_transfer)
 
-    p = sub.add_parser("cv", help="cross-validate a method or recipe on labelled music, by artist",
+    p = sub.add_parser("cv", parents=[common], help="cross-validate a method or recipe on labelled music, by artist",
                        description="k-fold cross-validation on labelled music: folds grouped by artist (the "
                                    "manifest's group) and stratified by quadrant; each fold's songs held out once, "
                                    "the others training the model (15 %% of them, by artist, choosing its epoch). "
@@ -419,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device(p)
     p.set_defaults(func=cmd_cv)
 
-    p = sub.add_parser("experiment", help="run the study's grid (speech x music language x method x repeat)",
+    p = sub.add_parser("experiment", parents=[common], help="run the study's grid (speech x music language x method x repeat)",
                        description="Run every unfinished cell of an experiment grid into OUTPUT, then write the "
                                    "report. CONFIG is JSON: {'speech': {'eng': [manifests], 'man': [...]}, 'music': "
                                    "{...}, 'mix': ['eng', 'man'], 'methods': ['baseline', 'scae-feat-ext', "
@@ -446,21 +453,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_workers(p)
     p.set_defaults(func=cmd_experiment)
 
-    p = sub.add_parser("report", help="rebuild the tables, figures and HTML report of an experiment folder",
+    p = sub.add_parser("report", parents=[common], help="rebuild the tables, figures and HTML report of an experiment folder",
                        description="Read the run folders of `quadpred experiment` (metrics.json, test predictions, "
                                    "histories) and write report/results.{md,csv,json}, figures and report.html.")
     p.add_argument("runs", help="the experiment's output folder")
     p.add_argument("--paper", action="store_true", help="put the paper's published numbers beside ours")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("predict", help="per-second quadrant, arousal and valence of audio files",
+    p = sub.add_parser("predict", parents=[common], help="per-second quadrant, arousal and valence of audio files",
                        description="Predict every file given, and every audio file found below a given folder "
-                                   "(recursively). Per file: NAME.csv (one row per second: probabilities of each "
-                                   "quadrant, arousal and valence, top quadrant), NAME.json (with the clip means), "
-                                   "NAME.npy (quadrant probabilities, as the published tool) and NAME.png (the "
-                                   "tag-gram); OUTPUT/summary.csv for the batch. Unreadable files are reported and "
-                                   "skipped; files already predicted are kept (resumable) unless --force. Long "
-                                   "files are read in blocks with bounded memory.")
+                                   "(recursively). Per file: NAME.csv (one row per step of 0.992 s, 31 STFT frames: "
+                                   "probabilities of each quadrant (Q1 happy/excited, Q2 angry/tense, Q3 "
+                                   "sad/depressed, Q4 calm/relaxed), of negative/positive arousal and valence, top "
+                                   "quadrant), NAME.json (the same with the clip means, label order, model, version "
+                                   "and settings), NAME.npy (quadrant probabilities, as the published tool) and "
+                                   "NAME.png (the tag-gram); OUTPUT/summary.csv for every file predicted into "
+                                   "OUTPUT. Unreadable files are reported and skipped. A file already predicted by "
+                                   "the same model and settings is kept (resumable); one made otherwise is redone "
+                                   "(or refused with --no-overwrite); --force redoes all. Long files are read in "
+                                   "blocks with bounded memory.")
     p.add_argument("inputs", nargs="+", help="audio files and/or folders")
     p.add_argument("-o", "--output", required=True, help="folder for the outputs")
     p.add_argument("--model", action="append", metavar="DIR",
@@ -469,15 +480,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "repeats of one method)")
     p.add_argument("--speech", choices=("eng", "man", "mix"), help="shipped model: pretraining speech language")
     p.add_argument("--music", choices=("eng", "man"), help="shipped model: music language it was trained on")
-    p.add_argument("--hop", type=float, help="seconds between predictions (default: the model's, 1 s)")
+    p.add_argument("--hop", type=float, help="seconds between predictions (default: the model's, 0.992 s)")
     p.add_argument("--no-plot", action="store_true", help="skip the tag-gram PNGs")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="bf16: ~2x faster network on CPUs with AVX-512-BF16/AMX (probabilities within ~1e-2)")
     _add_device(p)
     p.add_argument("--force", action="store_true", help="redo files whose outputs exist")
+    p.add_argument("--no-overwrite", action="store_true",
+                   help="refuse, before any work, when outputs there were made by another model or settings")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("export", help="export a transfer model (ONNX)",
+    p = sub.add_parser("export", parents=[common], help="export a transfer model (ONNX)",
                        description="Write MODEL as ONNX (input 'logmel' (batch, 1, 128, 31); outputs quadrant, "
                                    "arousal, valence probabilities) with its feature settings beside it, and "
                                    "check it against PyTorch with ONNX Runtime when installed.")
@@ -487,7 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite the file")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("agreement", help="listener agreement (Krippendorff's alpha) of emotion ratings",
+    p = sub.add_parser("agreement", parents=[common], help="listener agreement (Krippendorff's alpha) of emotion ratings",
                        description="Read long-format ratings (columns rater, group, item, emotion, rating 1-5; "
                                    "optional quadrant, lyrics (yes/no or 1-5), sophistication, familiarity, "
                                    "preference) and write Krippendorff's alpha, ordinal and interval, overall, per "
@@ -520,6 +533,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.func(args)
     except QuadpredError as exc:
         print(f"quadpred: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a full disk, a folder without write permission, ...: one line, not a traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"quadpred: error: {exc.strerror or exc}{where}; check the path and free space", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("quadpred: interrupted; re-run the same command to resume", file=sys.stderr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -298,8 +299,47 @@ def from_dict(cls: type[T], data: dict[str, Any], *, where: str = "config") -> T
     kwargs = {}
     for name, value in data.items():
         sub = _dataclass_in(hints[name])
-        kwargs[name] = from_dict(sub, value, where=f"{where}.{name}") if sub and isinstance(value, dict) else value
+        kwargs[name] = from_dict(sub, value, where=f"{where}.{name}") if sub and isinstance(value, dict) \
+            else checked(value, hints[name], f"{where}.{name}")
     return cls(**kwargs)
+
+
+_TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def checked(value: Any, hint: Any, where: str) -> Any:
+    """``value`` if it has the type ``hint`` (an int is taken for a float), else a ConfigError
+    naming the key and the expected type."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any or hint in (dict, list) or origin is dict:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return checked(value, option, where)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise errors[0]
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        element = args[0] if args else Any
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise ConfigError(f"{where} must be a list of {len(args)} values, got {list(value)!r}")
+            return tuple(checked(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        items = [checked(v, element, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if hint in _TYPE_WORDS:
+        fits = isinstance(value, hint) and not (hint is not bool and isinstance(value, bool))
+        if hint is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not fits:
+            raise ConfigError(f"{where} must be {_TYPE_WORDS[hint]}, got {value!r}")
+    return value
 
 
 def _dataclass_in(hint: Any) -> type | None:

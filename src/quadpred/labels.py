@@ -23,6 +23,10 @@ TASKS: dict[str, tuple[str, ...]] = {
     "valence": BINARY_NAMES,
 }
 
+# what each quadrant means, for the outputs a person reads (4Q-Emotion's and Russell's words)
+QUADRANT_MEANINGS: dict[str, str] = {"Q1": "happy/excited", "Q2": "angry/tense", "Q3": "sad/depressed",
+                                     "Q4": "calm/relaxed"}
+
 _AROUSAL_POSITIVE = {"Q1": True, "Q2": True, "Q3": False, "Q4": False}
 _VALENCE_POSITIVE = {"Q1": True, "Q2": False, "Q3": False, "Q4": True}
 

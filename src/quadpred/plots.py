@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .io import atomic_path  # noqa: E402
+from .labels import QUADRANT_MEANINGS  # noqa: E402
 
 
 def _save(figure: plt.Figure, path: str | Path) -> Path:
@@ -103,7 +104,9 @@ def tag_gram(times: np.ndarray, probabilities: Mapping[str, np.ndarray], labels:
     for axis, task in zip(axes[:, 0], tasks):
         image = axis.imshow(np.asarray(probabilities[task]).T, aspect="auto", origin="lower", vmin=0, vmax=1,
                             cmap="magma", interpolation="nearest", extent=(*extent, -0.5, len(labels[task]) - 0.5))
-        axis.set_yticks(range(len(labels[task])), labels[task], fontsize=8)
+        names = [f"{n} {QUADRANT_MEANINGS[n]}" if task == "quadrant" and n in QUADRANT_MEANINGS else n
+                 for n in labels[task]]
+        axis.set_yticks(range(len(labels[task])), names, fontsize=8)
         axis.set_ylabel(task, fontsize=9)
     axes[-1, 0].set_xlabel("time (s)")
     figure.colorbar(image, ax=axes[:, 0].tolist(), label="probability", fraction=0.03, pad=0.01)

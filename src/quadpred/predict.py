@@ -12,9 +12,12 @@ summary table; files already done are skipped, so an interrupted batch resumes.
 from __future__ import annotations
 
 import csv
+import dataclasses
+import hashlib
 import io
 import json
 import logging
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,12 +28,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .audio import audio_files_below, to_model_input
+from . import __version__
+from .audio import audio_files_below, mono_from_array, to_model_input
 from .errors import AudioError, ModelDirError, QuadpredError
 from .features import chunk, chunk_starts, compute_log_mel
 from .io import atomic_path, write_text_atomic
-from .labels import QUADRANTS, TASKS
-from .modeldir import configs_of, load_model
+from .labels import QUADRANT_MEANINGS, QUADRANTS, TASKS
+from .modeldir import CONFIG_NAME, WEIGHTS_NAME, configs_of, load_model
 from .streaming import stream_log_mel
 
 log = logging.getLogger("quadpred")
@@ -52,6 +56,7 @@ class Prediction:
     probabilities: dict[str, np.ndarray]
     labels: dict[str, tuple[str, ...]]
     model: str
+    provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def means(self) -> dict[str, np.ndarray]:
@@ -89,7 +94,11 @@ class Prediction:
         return text.getvalue()
 
     def to_json(self) -> dict[str, Any]:
-        return {"file": self.source, "model": self.model, "duration": round(self.duration, 3),
+        """The whole result: means, per-step probabilities, label order and meaning, and what made it."""
+        return {"file": self.source, "model": self.model, "quadpred_version": __version__,
+                "provenance": self.provenance, "duration": round(self.duration, 3),
+                "labels": {t: list(names) for t, names in self.labels.items()},
+                "quadrant_meanings": {q: QUADRANT_MEANINGS[q] for q in self.labels["quadrant"] if q in QUADRANT_MEANINGS},
                 "top_quadrant": self.top_quadrant,
                 "means": {t: dict(zip(self.labels[t], np.round(m.astype(np.float64), 4).tolist()))
                           for t, m in self.means.items()},
@@ -120,7 +129,8 @@ class Predictor:
     """A loaded transfer model with its feature settings; ``hop_seconds`` between predictions."""
 
     def __init__(self, model: torch.nn.Module, info: dict[str, Any], *, name: str = "model", device: str = "cpu",
-                 hop_seconds: float | None = None, batch_size: int = 256, precision: str = "fp32") -> None:
+                 hop_seconds: float | None = None, batch_size: int = 256, precision: str = "fp32",
+                 digest: str = "") -> None:
         _check_emotion_model(info, name)
         # channels-last: oneDNN's fast layout for the convolutions (2x at a file's ~30 chunks)
         self.model = model.eval().to(device, memory_format=torch.channels_last)
@@ -135,6 +145,20 @@ class Predictor:
         self.precision = precision
         stored = info.get("labels", TASKS)
         self.labels = {task: tuple(stored[task]) for task in TASKS}  # quadrant, arousal, valence
+        self.digest = digest
+
+    @property
+    def hop_seconds(self) -> float:
+        """Seconds between predictions: whole STFT frames, so 31 frames of 512 samples at 16 kHz
+        is 0.992 s, not 1 s."""
+        return self.hop_frames * self.features.hop_length / self.features.sample_rate
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """What decides the numbers of an output: the model (name and content hash), the
+        quadpred version, the hop and the precision. Resumed batches compare it."""
+        return {"model": self.name, "model_sha256": self.digest, "quadpred_version": __version__,
+                "hop_seconds": round(self.hop_seconds, 6), "precision": self.precision}
 
     @classmethod
     def from_dir(cls, folder: str | Path, *, device: str = "auto", hop_seconds: float | None = None,
@@ -144,8 +168,8 @@ class Predictor:
         from .train import resolve_device
 
         model, info = load_model(folder)
-        return cls(model, info, name=str(folder), device=str(resolve_device(device)), hop_seconds=hop_seconds,
-                   precision=precision)
+        return cls(model, info, name=model_name(folder), device=str(resolve_device(device)), hop_seconds=hop_seconds,
+                   precision=precision, digest=model_digest([folder]))
 
     @classmethod
     def from_dirs(cls, folders: Sequence[str | Path], *, device: str = "auto", hop_seconds: float | None = None,
@@ -165,8 +189,9 @@ class Predictor:
                 raise ModelDirError(f"{folder}: its feature settings or labels differ from those of {folders[0]}; an "
                                     "ensemble needs models trained on the same features")
         info = {**infos[0], "ensemble": [str(folder) for folder in folders]}
-        return cls(MeanOfModels(members), info, name="mean of " + ", ".join(str(f) for f in folders),
-                   device=str(resolve_device(device)), hop_seconds=hop_seconds, precision=precision)
+        return cls(MeanOfModels(members), info, name="mean of " + ", ".join(model_name(f) for f in folders),
+                   device=str(resolve_device(device)), hop_seconds=hop_seconds, precision=precision,
+                   digest=model_digest(folders))
 
     @classmethod
     def shipped(cls, speech: str = "eng", music: str = "eng", **kwargs: Any) -> Predictor:
@@ -197,18 +222,19 @@ class Predictor:
     def spectrogram(self, audio: str | Path | np.ndarray, sr: int | None = None, *,
                     block_seconds: float = 30.0) -> tuple[np.ndarray, float, str]:
         """(n_mels, frames) log-mel, duration in seconds and a name, of a file (read in blocks) or
-        of an array (samples,) / (samples, channels) at ``sr``."""
+        of a signal at ``sr``: a NumPy array, torch tensor or list shaped (samples,) or
+        (channels, samples) (see :func:`audio.mono_from_array`)."""
         config = self.features
-        if isinstance(audio, np.ndarray):
+        if not isinstance(audio, (str, Path)):
             if sr is None:
                 raise QuadpredError("predict(array) needs its sample rate: predict(samples, sr=44100)")
-            y = to_model_input(audio, sr, target_rate=config.sample_rate, name="array")
+            y = to_model_input(mono_from_array(audio), sr, target_rate=config.sample_rate, name="array")
             return compute_log_mel(y, config), len(y) / config.sample_rate, "array"
         spectrogram, duration = stream_log_mel(audio, config, block_seconds=block_seconds)
         return spectrogram, duration, str(audio)
 
     def predict(self, audio: str | Path | np.ndarray, sr: int | None = None, *, block_seconds: float = 30.0) -> Prediction:
-        """Probabilities of a file (read in blocks) or of an array (samples,) / (samples, channels) at ``sr``."""
+        """Probabilities of a file (read in blocks) or of a signal at ``sr`` ((samples,) or (channels, samples))."""
         return self.from_spectrogram(*self.spectrogram(audio, sr, block_seconds=block_seconds))
 
     def from_spectrogram(self, spectrogram: np.ndarray, duration: float, source: str) -> Prediction:
@@ -222,7 +248,32 @@ class Predictor:
         seconds_per_frame = config.hop_length / config.sample_rate
         return Prediction(source=source, duration=duration, start=starts * seconds_per_frame,
                           end=(starts + config.chunk_frames) * seconds_per_frame,
-                          probabilities=self._chunks_probabilities(spectrogram), labels=self.labels, model=self.name)
+                          probabilities=self._chunks_probabilities(spectrogram), labels=self.labels, model=self.name,
+                          provenance=self.provenance)
+
+
+def model_name(folder: str | Path) -> str:
+    """How outputs name a model directory: 'shipped/<name>' for a shipped model, else its path
+    relative to the working folder (never the user's absolute layout; the content hash of
+    :func:`model_digest` identifies it wherever it lies)."""
+    path = Path(folder).resolve()
+    if path.parent == SHIPPED_MODELS.resolve():
+        return f"shipped/{path.name}"
+    try:
+        return os.path.relpath(path, Path.cwd())
+    except ValueError:  # another drive (Windows)
+        return path.name
+
+
+def model_digest(folders: Sequence[str | Path]) -> str:
+    """SHA-256 (16 hex digits) of the weights and config of one or several model directories."""
+    digest = hashlib.sha256()
+    for folder in folders:
+        for name in (CONFIG_NAME, WEIGHTS_NAME):
+            with open(Path(folder) / name, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 # --- batches of files ------------------------------------------------------------------------
@@ -271,7 +322,45 @@ def output_path(out: Path, name: str, suffix: str) -> Path:
 
 
 SUMMARY_COLUMNS = ["file", "status", "duration", "top_quadrant", *[f"quadrant_{q}" for q in QUADRANTS],
-                   "arousal_positive", "valence_positive", "outputs"]
+                   "arousal_positive", "valence_positive", "model", "outputs"]
+
+
+def prepare_output_folder(out: Path) -> None:
+    """Create ``out`` (a folder), or say in one line why it cannot be."""
+    if str(out) == "-":
+        raise QuadpredError("-o - (standard output) is not supported: give a folder, e.g. -o emotions/")
+    if out.exists() and not out.is_dir():
+        raise QuadpredError(f"{out} is a file, not a folder: give -o a folder (it is created if missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise QuadpredError(f"cannot create the output folder {out}: {exc.strerror}; choose another -o") from exc
+
+
+def reusable(marker: Path, provenance: dict[str, Any]) -> bool | None:
+    """None if there is no output yet; True if the one there was made with ``provenance``;
+    False if it was made otherwise (another model, version, hop or precision) or is unreadable."""
+    if not marker.is_file():
+        return None
+    try:
+        return json.loads(marker.read_text()).get("provenance") == provenance
+    except (OSError, ValueError):
+        return False
+
+
+def merged_summary(path: Path, rows: list[dict[str, Any]]) -> str:
+    """summary.csv text: the rows of this call, and the earlier rows of files not in it."""
+    earlier: list[dict[str, Any]] = []
+    if path.is_file():
+        with path.open(newline="", encoding="utf-8") as handle:
+            earlier = list(csv.DictReader(handle))
+    now = {row["file"] for row in rows}
+    kept = [row for row in earlier if row.get("file") not in now]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=SUMMARY_COLUMNS, extrasaction="ignore", restval="")
+    writer.writeheader()
+    writer.writerows(kept + rows)
+    return text.getvalue()
 
 
 @dataclass
@@ -283,14 +372,23 @@ class BatchResult:
 
 
 def predict_files(predictor: Predictor, inputs: list[str | Path], out: str | Path, *, force: bool = False,
-                  progress: bool = True, plot: bool = True) -> BatchResult:
-    """Predict every input file into ``out``; unreadable files are reported and skipped; files
-    with outputs already there are kept unless ``force``. Writes ``out/summary.csv``."""
+                  no_overwrite: bool = False, progress: bool = True, plot: bool = True) -> BatchResult:
+    """Predict every input file into ``out``; unreadable files are reported and skipped. A file's
+    outputs already there are kept when the same model and settings made them (its provenance),
+    redone otherwise, or refused before any work with ``no_overwrite``; ``force`` redoes all.
+    Writes ``out/summary.csv``, keeping the rows of earlier calls' other files."""
     out = Path(out)
     jobs = collect_inputs(inputs)
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_output_folder(out)
     rows, failed, done, kept = [], {}, 0, 0
-    todo = [path for path, stem in jobs if force or not output_path(out, stem, ".json").is_file()]
+    state = {path: reusable(output_path(out, stem, ".json"), predictor.provenance) for path, stem in jobs}
+    stale = [path for path, reuse in state.items() if reuse is False]
+    if stale and no_overwrite and not force:
+        raise QuadpredError(f"{len(stale)} output(s) in {out} were made by another model or settings (first: "
+                            f"{stale[0]}); --no-overwrite keeps them: use another -o, or drop --no-overwrite to redo them")
+    if stale and not force:
+        log.info("redoing %d file(s) whose outputs another model or settings made", len(stale))
+    todo = [path for path, _ in jobs if force or not state[path]]
     next_to_read = dict(zip(todo, todo[1:]))
     # decoding and the log-mel of the next file run in a thread while the network handles this one
     with ThreadPoolExecutor(max_workers=1) as reader:
@@ -319,10 +417,7 @@ def predict_files(predictor: Predictor, inputs: list[str | Path], out: str | Pat
                          "top_quadrant": result["top_quadrant"],
                          **{f"quadrant_{q}": means["quadrant"][q] for q in QUADRANTS},
                          "arousal_positive": means["arousal"]["positive"],
-                         "valence_positive": means["valence"]["positive"], "outputs": str(out / stem) + ".*"})
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=SUMMARY_COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(out / "summary.csv", text.getvalue())
+                         "valence_positive": means["valence"]["positive"], "model": result["model"],
+                         "outputs": str(out / stem) + ".*"})
+    write_text_atomic(out / "summary.csv", merged_summary(out / "summary.csv", rows))
     return BatchResult(done=done, skipped_existing=kept, failed=failed, summary=out / "summary.csv")
