@@ -3,6 +3,11 @@ experiment: float16 weights, the config, the training history, the held-out metr
 terms of the data they were trained on.
 
     python scripts/ship_default_models.py RUNS_DIR [--retrain-all] [--speech eng man mix]
+    python scripts/ship_default_models.py --cv CV_DIR --speech eng [--reference CV_DIR ...]
+
+With ``--cv``, the k fold models of a `quadpred cv` run are shipped as an ensemble
+(``member<k>/`` folders; `quadpred predict` averages them, ``--fast`` takes one), with a model
+card (MODEL.md) giving the cross-validated estimate and the reference methods' on the same folds.
 
 RUNS_DIR is the output of `quadpred experiment --preset real`. For each speech language the best
 method of the grid (song-level quadrant F on the validation split, mean over the repeats; the
@@ -93,13 +98,71 @@ def ship(source: Path, speech: str, *, metrics_from: Path | None = None) -> Path
     return target
 
 
+def ship_cv(cv: Path, speech: str, references: list[Path]) -> Path:
+    """The fold models of cross-validation ``cv`` as the ensemble ``<speech>2eng``, with a card."""
+    summary = json.loads((cv / "cv.json").read_text())
+    stage = {"baseline": "baseline", "feat-ext": "feat-ext", "full": "full"}[summary["method"]]
+    target = PACKAGE / f"{speech}2eng"
+    if target.exists():
+        shutil.rmtree(target)
+    for fold in range(summary["k"]):
+        source = cv / f"fold{fold}" / stage
+        member = target / f"member{fold}"
+        member.mkdir(parents=True)
+        model, info = load_model(source)
+        save_weights(model, member, half=True)
+        write_json(member / "config.json", {**info, "weights_dtype": "float16", "shipped_from": str(source)})
+        shutil.copy2(source / "summary.json", member / "summary.json")
+    (target / "TERMS.md").write_text(TERMS.format(speech=SPEECH[speech]))
+    write_json(target / "cv.json", summary)
+    pooled = summary["pooled"]
+    low, high = pooled["song_f1_interval"]
+    lines = [f"# {speech}2eng: the {summary['k']} fold models of a cross-validation, as one ensemble\n",
+             f"Method: {summary['method']} ({SPEECH[speech]} pretraining; music: 4Q-Emotion, 646 clips). "
+             f"Each member was trained on {summary['k'] - 1} of {summary['k']} artist-grouped folds (15 % of them "
+             "choosing the epoch) and never saw its held-out fold; `quadpred predict` averages the members' "
+             "probabilities, `--fast` uses member 0 alone.\n",
+             "## How good, on songs by artists it did not see\n",
+             f"- song-level quadrant macro F, mean over folds: {summary['song_f1_mean']:.3f} "
+             f"(sd {summary['song_f1_sd']:.3f}); log-loss {summary['song_loss_mean']:.3f}",
+             f"- pooled out-of-fold: {pooled['song_f1']:.3f} (95 % song bootstrap {low:.3f}-{high:.3f}, "
+             f"{pooled['songs']} songs)",
+             "- these are single members' scores on their held-out folds: the ensemble of all members has no "
+             "held-out songs left in our data, so its own accuracy is estimated by these numbers, and checked "
+             "on songs outside the project by the maintainers.\n",
+             "## Reference methods on the same folds\n", "| method | mean song F (sd) | pooled F (95 % interval) |",
+             "|---|---|---|"]
+    for reference in references:
+        other = json.loads((reference / "cv.json").read_text())
+        r_low, r_high = other["pooled"]["song_f1_interval"]
+        lines.append(f"| {reference.name} | {other['song_f1_mean']:.3f} ({other['song_f1_sd']:.3f}) | "
+                     f"{other['pooled']['song_f1']:.3f} ({r_low:.3f}-{r_high:.3f}) |")
+    lines += ["", "## How it was chosen\n", "Recipes and methods were compared by this cross-validation only "
+              "(docs/results.md, 'Cross-validated recipes'); no test split took part.", "",
+              "## Recipe\n", "```json", json.dumps(summary["recipe"], indent=1), "```", ""]
+    (target / "MODEL.md").write_text("\n".join(lines))
+    return target
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", type=Path)
+    parser.add_argument("runs", type=Path, nargs="?")
     parser.add_argument("--retrain-all", action="store_true", help="retrain the chosen methods on all music clips")
     parser.add_argument("--speech", nargs="+", choices=tuple(SPEECH), default=list(SPEECH),
                         help="ship these speech languages only (default: all three)")
+    parser.add_argument("--cv", type=Path, help="ship the fold models of this `quadpred cv` folder as an ensemble")
+    parser.add_argument("--reference", type=Path, action="append", default=[],
+                        help="a `quadpred cv` folder of a reference method, for the model card")
     args = parser.parse_args()
+    if args.cv:
+        if len(args.speech) != 1:
+            parser.error("--cv ships one model: give one --speech")
+        target = ship_cv(args.cv, args.speech[0], args.reference)
+        size = sum(p.stat().st_size for p in target.rglob("weights.pt")) / 1e6
+        print(f"{args.speech[0]}2eng: {args.cv} -> {target} ({size:.1f} MB)")
+        return
+    if args.runs is None:
+        parser.error("give RUNS_DIR, or --cv CV_DIR")
     for speech in args.speech:
         chosen = best_method(args.runs, speech)
         source = retrain_all(args.runs, chosen, args.runs / "all-clips" / speech) if args.retrain_all else chosen

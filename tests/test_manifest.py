@@ -6,7 +6,7 @@ import pytest
 from quadpred.errors import ManifestError
 from quadpred.manifest import (
     Clip,
-    check_disjoint_groups,
+    check_leakage,
     read_manifest,
     sample_hours,
     split_music,
@@ -52,7 +52,7 @@ def test_sample_hours_is_seeded_and_within_budget():
 
 def test_music_split_is_by_group_stratified_and_seeded():
     clips = split_music(music(), seed=1)
-    check_disjoint_groups(clips)
+    check_leakage(clips)
     counts = Counter(c.split for c in clips)
     assert abs(counts["test"] / 200 - 0.30) < 0.04
     assert abs(counts["valid"] / 200 - 0.105) < 0.04
@@ -66,7 +66,7 @@ def test_music_split_is_by_group_stratified_and_seeded():
 def test_speech_split_by_speaker():
     clips = split_speech([Clip(id=str(i), path="", duration=5.0, language="man", group=f"S{i % 20}")
                           for i in range(400)])
-    check_disjoint_groups(clips)
+    check_leakage(clips)
     assert abs(sum(c.split == "valid" for c in clips) / 400 - 0.15) < 0.03
 
 
@@ -74,4 +74,4 @@ def test_leakage_is_detected():
     clips = split_music(music(40))
     clips[0].split = "test" if clips[0].split != "test" else "train"
     with pytest.raises(ManifestError, match="more than one split"):
-        check_disjoint_groups(clips)
+        check_leakage(clips)

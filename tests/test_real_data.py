@@ -41,13 +41,13 @@ def test_mandarin_table_real():
 
 def test_real_preset_manifests(tmp_path):
     from quadpred.experiment import prepare_real, real_preset
-    from quadpred.manifest import check_disjoint_groups, read_manifest, total_hours
+    from quadpred.manifest import check_leakage, read_manifest, total_hours
 
     paths = prepare_real(DATA, tmp_path)
     english, mandarin, music = (read_manifest(paths[n]) for n in ("speech_eng", "speech_man", "music_eng"))
     assert abs(total_hours(mandarin) - total_hours(english)) < 0.05  # balanced to the same hours
     assert {c.language for c in mandarin} == {"man"} and {c.split for c in english} == {"train", "valid"}
-    check_disjoint_groups(music)  # artists on one side only
+    check_leakage(music)  # artists on one side only
     test_share = sum(c.split == "test" for c in music) / len(music)
     assert len(music) == 646 and 0.25 < test_share < 0.35
     config = real_preset(paths, str(tmp_path / "features"), repeats=1)

@@ -166,3 +166,25 @@ def test_outputs_state_their_timing_labels_and_meaning(tiny_model: Path, tmp_pat
     assert result["labels"]["quadrant"] == ["Q1", "Q2", "Q3", "Q4"]
     assert result["quadrant_meanings"]["Q2"] == "angry/tense"
     assert not Path(result["model"]).is_absolute()
+
+
+def test_a_shipped_ensemble_predicts_the_mean_of_its_members_and_fast_takes_one(tiny_model: Path, tmp_path: Path,
+                                                                                monkeypatch):
+    import quadpred.predict as predict_module
+    shipped = tmp_path / "pretrained"
+    shutil.copytree(tiny_model, shipped / "eng2eng" / "member0")
+    shutil.copytree(tiny_model, shipped / "eng2eng" / "member1")  # a second member with other head weights
+    state = torch.load(shipped / "eng2eng" / "member1" / "weights.pt", weights_only=True)
+    state = {k: v * 1.5 if v.is_floating_point() and "head" in k else v for k, v in state.items()}
+    torch.save(state, shipped / "eng2eng" / "member1" / "weights.pt")
+    monkeypatch.setattr(predict_module, "SHIPPED_MODELS", shipped)
+    signal = tone(4.0, 16000, seed=2)
+    ensemble = Predictor.shipped(device="cpu")
+    fast = Predictor.shipped(device="cpu", fast=True)
+    members = [Predictor.from_dir(shipped / "eng2eng" / f"member{k}", device="cpu") for k in range(2)]
+    expected = np.mean([m.predict(signal, sr=16000).probabilities["quadrant"] for m in members], axis=0)
+    np.testing.assert_allclose(ensemble.predict(signal, sr=16000).probabilities["quadrant"], expected, atol=1e-5)
+    np.testing.assert_allclose(fast.predict(signal, sr=16000).probabilities["quadrant"],
+                               members[0].predict(signal, sr=16000).probabilities["quadrant"], atol=1e-6)
+    assert ensemble.provenance["model"] == "shipped/eng2eng" and fast.name == "shipped/eng2eng (member 0)"
+    assert ensemble.digest != fast.digest

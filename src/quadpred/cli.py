@@ -31,6 +31,10 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     kwargs: dict = {}
     if args.language:
         kwargs["language"] = args.language
+    if args.allow_outside:
+        if args.corpus not in ("table", "ch818"):
+            raise QuadpredError("--allow-outside applies to table and ch818 corpora only")
+        kwargs["allow_outside"] = True
     if args.group_by:
         if args.corpus != "4q":
             raise QuadpredError("--group-by applies to the 4q corpus only; other corpora take groups from their table")
@@ -227,12 +231,12 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from .predict import Predictor, predict_files
 
     if args.model:
-        if args.speech or args.music:
-            raise QuadpredError("give --model DIR or --speech/--music (a shipped model), not both")
+        if args.speech or args.music or args.fast:
+            raise QuadpredError("give --model DIR or --speech/--music/--fast (a shipped model), not both")
         predictor = Predictor.from_dirs(args.model, device=args.device, hop_seconds=args.hop,
                                         precision=args.precision)
     else:
-        predictor = Predictor.shipped(args.speech or "eng", args.music or "eng", device=args.device,
+        predictor = Predictor.shipped(args.speech or "eng", args.music or "eng", fast=args.fast, device=args.device,
                                       hop_seconds=args.hop, precision=args.precision)
     result = predict_files(predictor, args.inputs, args.output, force=args.force, no_overwrite=args.no_overwrite,
                            progress=not args.quiet, plot=not args.no_plot)
@@ -329,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--group-by", choices=("song", "artist"), help="4q only: keep songs or artists on one side")
     p.add_argument("--seed", type=int, default=0, help="seed of sampling and splits (default 0)")
     p.add_argument("--keep-splits", action="store_true", help="table only: keep the splits the table gives")
+    p.add_argument("--allow-outside", action="store_true",
+                   help="table/ch818 only: accept audio files outside the table's folder (absolute or ../ paths)")
     p.add_argument("--force", action="store_true", help="overwrite the manifest if it exists")
     p.set_defaults(func=cmd_prepare)
 
@@ -481,6 +487,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speech", choices=("eng", "man", "mix"), help="shipped model: pretraining speech language")
     p.add_argument("--music", choices=("eng", "man"), help="shipped model: music language it was trained on")
     p.add_argument("--hop", type=float, help="seconds between predictions (default: the model's, 0.992 s)")
+    p.add_argument("--fast", action="store_true",
+                   help="a shipped ensemble's first member alone (k times faster, a little less accurate)")
     p.add_argument("--no-plot", action="store_true", help="skip the tag-gram PNGs")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="bf16: ~2x faster network on CPUs with AVX-512-BF16/AMX (probabilities within ~1e-2)")

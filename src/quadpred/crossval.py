@@ -28,7 +28,7 @@ from .config import RunConfig, to_dict
 from .errors import TrainingError
 from .io import atomic_path, write_text_atomic
 from .labels import QUADRANTS, TASKS
-from .manifest import Clip, check_disjoint_groups, split_by_group
+from .manifest import Clip, check_leakage, split_by_group
 from .metrics import cluster_confusions, interval, macro_f1_from_confusion, macro_scores, song_level
 from .modeldir import write_json
 from .selection import song_log_loss
@@ -69,7 +69,7 @@ def fold_clips(clips: Sequence[Clip], folds: dict[str, int], fold: int, *, seed:
     rest = split_by_group([c for c in clips if folds[c.id] != fold],
                           {"train": 1.0 - VALID_SHARE, "valid": VALID_SHARE}, seed=seed + fold, stratify=True)
     chosen = rest + held
-    check_disjoint_groups(chosen)
+    check_leakage(chosen)
     return chosen
 
 
@@ -127,6 +127,8 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
     folds = assign_folds(clips, k, seed=seed)
     _check_folds(out, folds, k, seed)
     started = time.perf_counter()
+    if method in HANDCRAFTED_METHODS:  # computed once for every fold, timed apart from the folds' fits
+        _functionals(clips, method, out, progress)
     results = []
     for fold in range(k):
         folder = out / f"fold{fold}"
@@ -145,6 +147,9 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
     summary = summarise(method, [FoldSongs.load(out / f"fold{f}" / "songs.npz") for f in range(k)], results,
                         recipe=to_dict(run) if method in NETWORK_METHODS else None, seed=seed)
     summary["seconds_this_call"] = round(time.perf_counter() - started, 1)
+    timing = _functionals_cache(out, method).with_suffix(".json")
+    if method in HANDCRAFTED_METHODS and timing.is_file():
+        summary["features_seconds"] = json.loads(timing.read_text())["seconds"]
     write_json(out / "cv.json", summary)
     write_text_atomic(out / "cv.md", markdown(summary))
     return summary
@@ -168,13 +173,32 @@ def _network_fold(part: list[Clip], store: Any, folder: Path, encoder: str | Pat
     return FoldSongs(ids, probabilities, targets)
 
 
-def _handcrafted_fold(part: list[Clip], method: str, out: Path, seed: int, progress: bool) -> FoldSongs:
-    from .functionals import clip_functionals, fit_predict
+def _functionals_cache(out: Path, method: str) -> Path:
+    return out.parent / f"functionals-{method.split('-')[0]}.npz"
 
-    feature_set, classifier = method.split("-")
+
+def _functionals(clips: Sequence[Clip], method: str, out: Path, progress: bool) -> np.ndarray:
+    """(clips sorted by id, values): the openSMILE functionals of every clip, cached beside ``out``
+    (shared by the methods of one feature set) with the seconds they took."""
+    from .functionals import clip_functionals
+
+    ordered = sorted(clips, key=lambda c: c.id)
+    cache = _functionals_cache(out, method)
+    computed_before = cache.is_file()
+    started = time.perf_counter()
+    values = clip_functionals([c.path for c in ordered], [c.id for c in ordered], method.split("-")[0], cache,
+                              progress=progress)
+    if not computed_before:
+        write_json(cache.with_suffix(".json"), {"seconds": round(time.perf_counter() - started, 1), "clips": len(ordered)})
+    return values
+
+
+def _handcrafted_fold(part: list[Clip], method: str, out: Path, seed: int, progress: bool) -> FoldSongs:
+    from .functionals import fit_predict
+
+    classifier = method.split("-")[1]
     ordered = sorted(part, key=lambda c: c.id)
-    values = clip_functionals([c.path for c in ordered], [c.id for c in ordered], feature_set,
-                              out.parent / f"functionals-{feature_set}.npz", progress=progress)
+    values = _functionals(part, method, out, progress)
     # the functionals cache holds every clip once, sorted by id: the same rows for every fold
     row = {c.id: i for i, c in enumerate(ordered)}
     train = [c for c in part if c.split in ("train", "valid")]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -78,7 +80,8 @@ def map_jobs(
         if dask and jobs:
             yield from _map_on_dask(function, jobs, dask, bar)
         elif workers > 1 and len(jobs) > 1:
-            with ProcessPoolExecutor(workers, mp_context=process_context(), initializer=initializer) as pool:
+            with ProcessPoolExecutor(workers, mp_context=process_context(), initializer=_worker_start,
+                                     initargs=(initializer,)) as pool:
                 for result in pool.map(function, jobs, chunksize=4):
                     bar.update()
                     yield result
@@ -87,6 +90,33 @@ def map_jobs(
                 result = function(job)
                 bar.update()
                 yield result
+
+
+def _worker_start(initializer: Callable[[], None] | None) -> None:
+    die_with_parent()
+    if initializer is not None:
+        initializer()
+
+
+def die_with_parent() -> None:
+    """Ask Linux to kill this process when its parent dies (a killed batch leaves no workers
+    behind); elsewhere nothing is done."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def remove_stale_temporaries(folder: Path) -> int:
+    """Delete the temporary files that atomic writes left below ``folder`` when a process was
+    killed mid-write (``.<name>.<random>.tmp``); returns how many. Call it at the start of a run
+    that owns the folder."""
+    removed = 0
+    for path in folder.rglob(".*.tmp") if folder.is_dir() else ():
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 def _map_on_dask(function: Callable[[Job], Any], jobs: Sequence[Job], address: str, bar: tqdm) -> Iterator[Any]:

@@ -65,21 +65,27 @@ def read_manifest(path: str | Path) -> list[Clip]:
     names = {f.name for f in dataclasses.fields(Clip)}
     required = {"id", "path", "duration", "language", "group"}
     clips = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        where = f"{path}:{number}"
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ManifestError(f"{where}: not UTF-8 (byte {exc.start + 1}); re-create the manifest") from exc
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ManifestError(f"{path}:{number}: not valid JSON ({exc.msg}); re-create the manifest") from exc
+            raise ManifestError(f"{where}: not valid JSON ({exc.msg}); re-create the manifest") from exc
         if not isinstance(record, dict):
-            raise ManifestError(f"{path}:{number}: expected a JSON object per line")
+            raise ManifestError(f"{where}: expected a JSON object per line")
         missing = sorted(required - set(record))
         unknown = sorted(set(record) - names)
         if missing or unknown:
             raise ManifestError(
-                f"{path}:{number}: missing field(s) {missing} / unknown field(s) {unknown}; re-create the manifest"
+                f"{where}: missing field(s) {missing} / unknown field(s) {unknown}; re-create the manifest"
             )
+        validate_record(record, where)
         clips.append(Clip(**record))
     if not clips:
         raise ManifestError(f"manifest {path} is empty: check the corpus given to `quadpred prepare`")
@@ -88,6 +94,26 @@ def read_manifest(path: str | Path) -> list[Clip]:
     if dupes:
         raise ManifestError(f"manifest {path}: duplicate clip id(s) {dupes[:5]}; ids must be unique")
     return clips
+
+
+def validate_record(record: dict[str, Any], where: str) -> None:
+    """Raise ManifestError naming the field if a manifest line's values have the wrong type or
+    an unknown split or quadrant."""
+    for name in ("id", "path", "language", "group"):
+        if not isinstance(record[name], str) or not record[name]:
+            raise ManifestError(f"{where}: '{name}' must be a non-empty string, got {record[name]!r}")
+    duration = record["duration"]
+    if isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration < 0:
+        raise ManifestError(f"{where}: 'duration' must be a number of seconds, got {duration!r}")
+    for name in ("labels", "meta"):
+        if not isinstance(record.get(name, {}), dict):
+            raise ManifestError(f"{where}: '{name}' must be an object ({{...}}), got {record[name]!r}")
+    split = record.get("split")
+    if split is not None and split not in SPLITS:
+        raise ManifestError(f"{where}: split {split!r} unknown; use one of {', '.join(SPLITS)} (or null)")
+    quadrant = record.get("labels", {}).get("quadrant")
+    if quadrant is not None and quadrant not in QUADRANTS:
+        raise ManifestError(f"{where}: quadrant {quadrant!r} unknown; use one of {', '.join(QUADRANTS)}")
 
 
 def total_hours(clips: Iterable[Clip]) -> float:
@@ -184,8 +210,22 @@ def split_study(clips: Sequence[Clip], *, seed: int = 0) -> list[Clip]:
     return split_speech(clips, seed=seed)
 
 
-def check_disjoint_groups(clips: Iterable[Clip]) -> None:
-    """Raise ManifestError if any group has clips in more than one split (leakage)."""
+def check_leakage(clips: Iterable[Clip]) -> None:
+    """Raise ManifestError if a clip could leak between splits or count twice: a group (song,
+    artist, speaker) in two splits, a clip id twice (e.g. a manifest given twice), or one audio
+    file under two ids. (Identical bytes under two paths: FeatureStore.check_distinct_audio.)"""
+    clips = list(clips)
+    ids = Counter(c.id for c in clips)
+    repeated = sorted(i for i, n in ids.items() if n > 1)
+    if repeated:
+        raise ManifestError(f"clip id(s) {repeated[:5]} appear more than once: a manifest given twice, or two "
+                            "manifests sharing ids; give each manifest once and keep ids unique")
+    owner: dict[str, Clip] = {}
+    for clip in clips:
+        first = owner.setdefault(str(Path(clip.path).resolve()), clip)
+        if first is not clip:
+            raise ManifestError(f"clips {first.id} ({first.split}) and {clip.id} ({clip.split}) are the same audio "
+                                f"file {clip.path}; keep one of them")
     seen: dict[str, set[str | None]] = defaultdict(set)
     for clip in clips:
         seen[clip.group].add(clip.split)

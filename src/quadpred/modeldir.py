@@ -17,9 +17,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import __version__
 from .config import FeatureConfig, ModelConfig, SmileConfig, feature_config_from_dict, from_dict
-from .errors import ModelDirError
+from .errors import ConfigError, ModelDirError
 from .io import atomic_path, write_text_atomic
+from .labels import TASKS
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "weights.pt"
@@ -37,9 +39,26 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ModelDirError(f"{folder} is not a model directory (no {CONFIG_NAME}): give the folder that "
                             "`quadpred pretrain` or `quadpred transfer` wrote")
-    info = json.loads(path.read_text())
-    if info.get("kind") not in KINDS:
-        raise ModelDirError(f"{path}: unknown model kind {info.get('kind')!r}")
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelDirError(f"{path} is not valid JSON: the model directory is damaged; train or copy it again") from exc
+    if not isinstance(info, dict) or info.get("kind") not in KINDS:
+        kind = info.get("kind") if isinstance(info, dict) else None
+        raise ModelDirError(f"{path}: unknown model kind {kind!r}; expected one of {', '.join(KINDS)}")
+    missing = [key for key in ("model", "features") if not isinstance(info.get(key), dict)]
+    if missing:
+        raise ModelDirError(f"{path}: no {' or '.join(repr(k) for k in missing)} settings; the model directory is "
+                            "damaged or from another tool")
+    major = str(info.get("quadpred_version", __version__)).split(".")[0]
+    if major != __version__.split(".")[0]:
+        raise ModelDirError(f"{path}: written by quadpred {info['quadpred_version']}, which this quadpred "
+                            f"({__version__}) cannot read; use that version or retrain")
+    if "labels" in info and {task: list(names) for task, names in info["labels"].items()} != \
+            {task: list(names) for task, names in TASKS.items()}:
+        raise ModelDirError(f"{path}: its labels {info['labels']} are not quadpred's "
+                            f"{ {t: list(n) for t, n in TASKS.items()} } in that order; the outputs would be "
+                            "mislabelled: use a model trained by quadpred")
     return info
 
 
@@ -60,13 +79,22 @@ def load_state(folder: str | Path) -> dict[str, torch.Tensor]:
     if not is_complete(folder):
         raise ModelDirError(f"model directory {folder} is incomplete (training unfinished?): re-run the command "
                             "that wrote it to resume")
-    state = torch.load(folder / WEIGHTS_NAME, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(folder / WEIGHTS_NAME, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a damaged or foreign file
+        raise ModelDirError(f"{folder / WEIGHTS_NAME} cannot be read as weights ({type(exc).__name__}); the file is "
+                            "truncated, damaged or not a quadpred model: train or copy it again") from exc
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelDirError(f"{folder / WEIGHTS_NAME} holds no state dict of tensors; not a quadpred model")
     return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
 def configs_of(info: dict[str, Any]) -> tuple[ModelConfig, FeatureConfig | SmileConfig]:
-    return (from_dict(ModelConfig, info["model"], where="config.json model"),
-            feature_config_from_dict(info["features"], where="config.json features"))
+    try:
+        return (from_dict(ModelConfig, info["model"], where="config.json model"),
+                feature_config_from_dict(info["features"], where="config.json features"))
+    except (ConfigError, TypeError, KeyError) as exc:
+        raise ModelDirError(f"config.json: {exc}") from exc
 
 
 def load_model(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
@@ -78,7 +106,12 @@ def load_model(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     builder = {"scae": build_scae, "cpc": build_cpc, "emotion": build_emotion_net, "dae": build_dae,
                "dae-emotion": build_dae_emotion_net}[info["kind"]]
     model = builder(model_config, feature_config)
-    model.load_state_dict(load_state(folder))
+    try:
+        model.load_state_dict(load_state(folder))
+    except RuntimeError as exc:  # missing, unexpected or differently shaped tensors
+        first = str(exc).strip().splitlines()[-1].strip()[:200]
+        raise ModelDirError(f"{folder}: the weights do not fit the network its config.json describes ({first}); "
+                            "the config or the weights were changed: train or copy the directory again") from exc
     return model.eval(), info
 
 

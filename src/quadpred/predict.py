@@ -32,7 +32,7 @@ from . import __version__
 from .audio import audio_files_below, mono_from_array, to_model_input
 from .errors import AudioError, ModelDirError, QuadpredError
 from .features import chunk, chunk_starts, compute_log_mel
-from .io import atomic_path, write_text_atomic
+from .io import atomic_path, remove_stale_temporaries, write_text_atomic
 from .labels import QUADRANT_MEANINGS, QUADRANTS, TASKS
 from .modeldir import CONFIG_NAME, WEIGHTS_NAME, configs_of, load_model
 from .streaming import stream_log_mel
@@ -194,18 +194,23 @@ class Predictor:
                    digest=model_digest(folders))
 
     @classmethod
-    def shipped(cls, speech: str = "eng", music: str = "eng", **kwargs: Any) -> Predictor:
-        """One of the models shipped with quadpred, by speech and music language."""
+    def shipped(cls, speech: str = "eng", music: str = "eng", *, fast: bool = False, **kwargs: Any) -> Predictor:
+        """One of the models shipped with quadpred, by speech and music language. A shipped model is
+        one model directory, or an ensemble of ``member*/`` directories (the folds of a
+        cross-validation), whose mean is predicted; ``fast`` takes its first member alone."""
         folder = SHIPPED_MODELS / f"{speech}2{music}"
         if music == "man":
             raise QuadpredError("no Mandarin-music model ships: quadpred has no real Mandarin music to train one; "
                                 "train your own with `quadpred transfer` and pass --model")
-        if not (folder / "config.json").is_file():
-            available = sorted(p.name for p in SHIPPED_MODELS.glob("*2*") if (p / "config.json").is_file())
+        members = shipped_members(folder)
+        if not members:
+            available = sorted(p.name for p in SHIPPED_MODELS.glob("*2*") if shipped_members(p))
             raise QuadpredError(f"no shipped model for speech {speech!r} and music {music!r} "
                                 f"(shipped: {', '.join(available) or 'none yet'}); pass --model DIR of a model "
                                 "from `quadpred transfer`")
-        return cls.from_dir(folder, **kwargs)
+        predictor = cls.from_dirs(members[:1] if fast else members, **kwargs)
+        predictor.name = f"shipped/{folder.name}" + (" (member 0)" if fast and len(members) > 1 else "")
+        return predictor
 
     def _chunks_probabilities(self, spectrogram: np.ndarray) -> dict[str, np.ndarray]:
         x = chunk(spectrogram, chunk_frames=self.features.chunk_frames, hop_frames=self.hop_frames)
@@ -250,6 +255,13 @@ class Predictor:
                           end=(starts + config.chunk_frames) * seconds_per_frame,
                           probabilities=self._chunks_probabilities(spectrogram), labels=self.labels, model=self.name,
                           provenance=self.provenance)
+
+
+def shipped_members(folder: Path) -> list[Path]:
+    """The model directories of a shipped model: the folder itself, or its ``member*/`` folders."""
+    if (folder / CONFIG_NAME).is_file():
+        return [folder]
+    return sorted(p.parent for p in folder.glob(f"member*/{CONFIG_NAME}"))
 
 
 def model_name(folder: str | Path) -> str:
@@ -380,6 +392,7 @@ def predict_files(predictor: Predictor, inputs: list[str | Path], out: str | Pat
     out = Path(out)
     jobs = collect_inputs(inputs)
     prepare_output_folder(out)
+    remove_stale_temporaries(out)
     rows, failed, done, kept = [], {}, 0, 0
     state = {path: reusable(output_path(out, stem, ".json"), predictor.provenance) for path, stem in jobs}
     stale = [path for path, reuse in state.items() if reuse is False]

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from .batches import Batches
 from .errors import TrainingError
 from .labels import TASKS
-from .manifest import Clip, check_disjoint_groups
+from .manifest import Clip, check_leakage
 from .metrics import group_means
 from .modeldir import load_model
 from .models.dae import DAEEmotionNet
@@ -68,7 +68,7 @@ def pool_by_song(values: np.ndarray, chunk_clip: np.ndarray, songs: int) -> np.n
 def song_sets(model_dir: str | Path, store: FeatureStore, clips: Sequence[Clip], *,
               splits: Sequence[str] = ("train", "valid", "test"), device: str = "auto") -> dict[str, SongSet]:
     """Pooled representations of every song of each split, from the predictor's 1-s chunks."""
-    check_disjoint_groups(clips)
+    check_leakage(clips)
     model, info = load_model(model_dir)
     run_device = resolve_device(device)
     model.eval().to(run_device)

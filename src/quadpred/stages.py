@@ -32,7 +32,7 @@ from .config import FeatureConfig, ModelConfig, RunConfig, SmileConfig, TrainCon
 from .errors import ModelDirError, TrainingError
 from .io import atomic_path
 from .labels import TASKS
-from .manifest import Clip, check_disjoint_groups, summary
+from .manifest import Clip, check_leakage, summary
 from .metrics import task_report
 from .modeldir import CONFIG_NAME, configs_of, is_complete, load_encoder_state, load_state, read_config, write_json
 from .models import build_cpc, build_dae, build_dae_emotion_net, build_emotion_net, build_scae
@@ -102,8 +102,9 @@ def _finished(folder: Path) -> FitResult:
                      history=history, seconds=summary_["seconds"])
 
 
-def _check_splits(clips: Sequence[Clip], what: str) -> None:
-    check_disjoint_groups(clips)
+def _check_splits(clips: Sequence[Clip], what: str, store: FeatureStore) -> None:
+    check_leakage(clips)
+    store.check_distinct_audio(clips)
     if not split_of(clips, "train"):
         raise TrainingError(f"{what}: no clip has split 'train'; prepare the manifest with `quadpred prepare`")
 
@@ -120,7 +121,7 @@ def pretrain(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, 
     if method not in PRETRAIN_METHODS:
         raise TrainingError(f"pretraining method {method!r} unknown: use one of {', '.join(PRETRAIN_METHODS)}")
     folder = Path(folder)
-    _check_splits(clips, "pretraining")
+    _check_splits(clips, "pretraining", store)
     features = store.config
     stage = {"scae": "pretrain", "cpc": "cpc", "dae": "dae"}[method]
     if (method == "dae") != isinstance(features, SmileConfig):
@@ -208,7 +209,7 @@ def transfer(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, 
     if stage != "baseline" and init is None:
         raise TrainingError(f"stage {stage} needs a pretrained model directory (--encoder)")
     folder = Path(folder)
-    _check_splits(clips, "transfer")
+    _check_splits(clips, "transfer", store)
     _labelled(clips)
     features = store.config
     source = read_config(init) if init is not None else None
@@ -401,7 +402,8 @@ def predict_split(model_dir: str | Path, store: FeatureStore, clips: Sequence[Cl
     Refuses to score when a group (song, artist, speaker) lies in two splits."""
     from .modeldir import load_model
 
-    check_disjoint_groups(clips)
+    check_leakage(clips)
+    store.check_distinct_audio(clips)
     model, info = load_model(model_dir)
     if info["kind"] not in ("emotion", "dae-emotion"):
         raise ModelDirError(f"{model_dir} is a {info['kind']} model; evaluate a transfer model")

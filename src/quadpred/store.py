@@ -5,23 +5,28 @@ changed config writes elsewhere and never mixes arrays)::
 
     config.json         the FeatureConfig (or SmileConfig, with "kind": "smile")
     arrays/<id>.npy     (rows, frames) per clip, written atomically (rows: n_mels or 260)
-    index.json          clip id -> {"file", "frames"}
+    index.json          clip id -> {"file", "frames", "source": the audio file's path, size
+                        and SHA-256, "bytes" and "crc32" of the array file}
     failures.json       clip id -> why it could not be read (skipped, not fatal)
 
-Extraction skips clips whose array exists, so an interrupted run is finished by
-running it again.
+Extraction skips clips whose array exists and is whole, so an interrupted run is finished by
+running it again. A clip id is bound to its audio: the same id for another audio file is an
+error naming both, and an array whose file changed since it was written is computed again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import re
+import zlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,7 +35,7 @@ from .audio import load_audio
 from .config import FeatureConfig, SmileConfig, feature_config_from_dict, save_json, to_dict
 from .errors import AudioError, StoreError
 from .features import chunk_starts, compute_log_mel
-from .io import atomic_path, map_jobs, write_text_atomic
+from .io import atomic_path, map_jobs, remove_stale_temporaries, write_text_atomic
 from .manifest import Clip
 
 log = logging.getLogger("quadpred")
@@ -63,18 +68,51 @@ def compute_features(signal: np.ndarray, config: AnyFeatureConfig) -> np.ndarray
     return compute_log_mel(signal, config)
 
 
-def _extract_one(job: tuple[str, str, str, AnyFeatureConfig]) -> tuple[str, int | str]:
-    """Worker: decode, compute and save one clip's features; returns (id, frames) or (id, reason)."""
+def audio_source(path: str | Path) -> dict[str, Any]:
+    """What identifies a clip's audio: its resolved path, size and the SHA-256 of its bytes."""
+    path = Path(path).resolve()
+    status = path.stat()
+    return {"path": str(path), "size": status.st_size, "mtime_ns": status.st_mtime_ns, "sha256": file_sha256(path)}
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _extract_one(job: tuple[str, str, str, AnyFeatureConfig]) -> tuple[str, dict | str]:
+    """Worker: decode, compute and save one clip's features; returns (id, index entry) or (id, reason)."""
     clip_id, audio_path, target, config = job
     try:
+        source = audio_source(audio_path)
         signal = load_audio(audio_path, sample_rate=config.sample_rate, min_samples=config.min_samples)
-    except AudioError as exc:
+    except (AudioError, OSError) as exc:
         return clip_id, str(exc)
     spec = compute_features(signal, config).astype(config.store_dtype)
+    buffer = io.BytesIO()
+    np.save(buffer, spec)
+    data = buffer.getvalue()
     with atomic_path(Path(target)) as tmp:
-        with tmp.open("wb") as handle:
-            np.save(handle, spec)
-    return clip_id, int(spec.shape[-1])
+        tmp.write_bytes(data)
+    return clip_id, {"file": Path(target).name, "frames": int(spec.shape[-1]), "source": source,
+                     "bytes": len(data), "crc32": zlib.crc32(data)}
+
+
+def whole_array(path: Path, entry: dict[str, Any], rows: int) -> bool:
+    """True if the array file at ``path`` is the one ``entry`` describes: readable, of shape
+    (rows, frames) and, where the entry records them, of the same size and CRC-32."""
+    try:
+        if "bytes" in entry and path.stat().st_size != entry["bytes"]:
+            return False
+        array = np.load(path, mmap_mode="r")
+        if array.shape != (rows, entry["frames"]):
+            return False
+        return "crc32" not in entry or zlib.crc32(path.read_bytes()) == entry["crc32"]
+    except (OSError, ValueError, KeyError):
+        return False
 
 
 def _init_worker() -> None:
@@ -139,18 +177,24 @@ class FeatureStore:
         return np.load(self.folder / "arrays" / self.index[clip_id]["file"], mmap_mode="r")
 
     def verify(self) -> list[str]:
-        """Problems found: missing arrays or arrays whose shape disagrees with the index."""
-        problems = []
-        for clip_id, entry in self.index.items():
-            path = self.folder / "arrays" / entry["file"]
-            try:
-                array = np.load(path, mmap_mode="r")
-            except (OSError, ValueError) as exc:
-                problems.append(f"{clip_id}: {path.name} unreadable ({exc})")
+        """Problems found: arrays missing, unreadable, or of another shape, size or checksum than
+        the index records."""
+        return [f"{clip_id}: {entry['file']} is missing or damaged; re-run `quadpred features`"
+                for clip_id, entry in self.index.items()
+                if not whole_array(self.folder / "arrays" / entry["file"], entry, self.config.rows)]
+
+    def check_distinct_audio(self, clips: Sequence[Clip]) -> None:
+        """Raise StoreError if two clips have the same audio bytes (by the SHA-256 recorded at
+        extraction): in two splits it leaks, in one it counts twice."""
+        owner: dict[str, Clip] = {}
+        for clip in clips:
+            digest = self.index.get(clip.id, {}).get("source", {}).get("sha256")
+            if digest is None:
                 continue
-            if array.shape != (self.config.rows, entry["frames"]):
-                problems.append(f"{clip_id}: shape {array.shape} != ({self.config.rows}, {entry['frames']})")
-        return problems
+            first = owner.setdefault(digest, clip)
+            if first.id != clip.id:
+                raise StoreError(f"clips {first.id} ({first.split}) and {clip.id} ({clip.split}) have the same "
+                                 "audio; keep one of them in the manifest")
 
 
 def extract(
@@ -171,21 +215,31 @@ def extract(
     folder = FeatureStore.folder_for(root, config)
     arrays = folder / "arrays"
     arrays.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(folder)
     save_json(config, folder / "config.json")
     index_path, failures_path = folder / "index.json", folder / "failures.json"
     index: dict[str, dict] = json.loads(index_path.read_text()) if index_path.is_file() else {}
     failures: dict[str, str] = json.loads(failures_path.read_text()) if failures_path.is_file() else {}
 
+    check_one_audio_per_id(clips)
     jobs = []
     existing = 0
     for clip in clips:
         target = arrays / array_name(clip.id)
-        if target.is_file():
-            if clip.id not in index:  # written by an interrupted run
-                index[clip.id] = {"file": target.name, "frames": int(np.load(target, mmap_mode="r").shape[-1])}
+        entry = index.get(clip.id)
+        if entry is not None and "source" in entry:
+            stored = entry["source"]["path"]
+            if stored != str(Path(clip.path).resolve()):
+                raise StoreError(f"clip id {clip.id} names two audio files: {stored} (in the store {folder}) and "
+                                 f"{clip.path}; give them distinct ids, or use another store (-o)")
+        if entry is not None and _current(entry, clip.path) and whole_array(target, entry, config.rows):
             existing += 1
-        else:
-            jobs.append((clip.id, clip.path, str(target), config))
+            continue
+        if entry is not None:
+            log.info("features: %s changed or its array is damaged; computing it again", clip.id)
+            index.pop(clip.id)
+        target.unlink(missing_ok=True)  # an array of an interrupted run, or one no longer trusted
+        jobs.append((clip.id, clip.path, str(target), config))
 
     failed: dict[str, str] = {}
     try:
@@ -202,11 +256,37 @@ def extract(
     return ExtractionResult(written=len(jobs) - len(failed), skipped_existing=existing, failed=failed)
 
 
-def _record(clip_id: str, outcome: int | str, index: dict, failed: dict) -> None:
+def _record(clip_id: str, outcome: dict | str, index: dict, failed: dict) -> None:
     if isinstance(outcome, str):
         failed[clip_id] = outcome
     else:
-        index[clip_id] = {"file": array_name(clip_id), "frames": outcome}
+        index[clip_id] = outcome
+
+
+def _current(entry: dict[str, Any], audio: str) -> bool:
+    """True unless the entry records an audio file whose size has changed since (then its
+    features are stale). Entries of stores written before sources were recorded are trusted."""
+    source = entry.get("source")
+    if source is None:
+        return True
+    try:
+        status = Path(audio).stat()
+        if status.st_size != source["size"]:
+            return False
+        # a touched or copied file is hashed again; only changed bytes make the features stale
+        return status.st_mtime_ns == source.get("mtime_ns") or file_sha256(Path(audio)) == source["sha256"]
+    except OSError:
+        return True  # the audio is gone; the features stay usable
+
+
+def check_one_audio_per_id(clips: Sequence[Clip]) -> None:
+    """Raise StoreError if two clips share an id but name different audio files."""
+    seen: dict[str, str] = {}
+    for clip in clips:
+        path = str(Path(clip.path).resolve())
+        if seen.setdefault(clip.id, path) != path:
+            raise StoreError(f"clip id {clip.id} names two audio files: {seen[clip.id]} and {clip.path}; "
+                             "give them distinct ids (or prepare them into one manifest)")
 
 
 class OpenArrays:

@@ -210,7 +210,11 @@ def fit(
                              "history": [], "best_weights": None, "seconds": 0.0}
     checkpoint = folder / CHECKPOINT_NAME
     if checkpoint.is_file():
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        try:
+            saved = torch.load(checkpoint, map_location="cpu", weights_only=True)  # never unpickle code
+        except Exception as exc:  # noqa: BLE001 - a damaged, foreign or code-carrying file
+            raise TrainingError(f"{checkpoint} cannot be read safely ({type(exc).__name__}); delete it to start this "
+                                "run afresh") from exc
         core.load_state_dict(saved["model"])
         optimiser.load_state_dict(saved["optimiser"])
         schedule.load_state_dict(saved["schedule"])

@@ -13,6 +13,7 @@ from . import table
 AV_RANGE = (-10.0, 10.0)
 
 
-def prepare(root: str | Path, *, language: str = "man") -> list[Clip]:
+def prepare(root: str | Path, *, language: str = "man", allow_outside: bool = False) -> list[Clip]:
     """Clips of a CH-818 table (a CSV file, or the folder holding exactly one)."""
-    return table.prepare(root, language=language, require_av=True, av_range=AV_RANGE, corpus="ch818")
+    return table.prepare(root, language=language, require_av=True, av_range=AV_RANGE, corpus="ch818",
+                         allow_outside=allow_outside)

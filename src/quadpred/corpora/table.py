@@ -1,14 +1,17 @@
 """Any corpus given as a CSV table: one row per clip.
 
-Columns: ``file`` (or ``path``; relative to the table's folder) is required; optional
-``id``, ``language``, ``speaker``/``group``/``artist``, ``quadrant`` (Q1..Q4), numeric
-``arousal`` and ``valence`` (the quadrant follows from their signs), ``split``. Other
-columns are kept in ``meta``. The Mandarin table in ../shared/data has this form.
+Columns: ``file`` (or ``path``; relative to the table's folder, and inside it unless
+``allow_outside``) is required; optional ``id`` (default: the file's stem, or its path below
+the table's folder where two files share a stem), ``language``, ``speaker``/``group``/``artist``,
+``quadrant`` (Q1..Q4), numeric ``arousal`` and ``valence`` (the quadrant follows from their
+signs), ``split``. Other columns are kept in ``meta``. The Mandarin table in ../shared/data has
+this form.
 """
 
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +43,13 @@ def prepare(
     require_av: bool = False,
     av_range: tuple[float, float] | None = None,
     corpus: str = "table",
+    allow_outside: bool = False,
 ) -> list[Clip]:
     """Clips of a CSV table (see the module docstring).
 
     ``language`` fills rows without a language column; ``require_av`` demands numeric
-    arousal and valence columns, each within ``av_range`` when given.
+    arousal and valence columns, each within ``av_range`` when given; ``allow_outside`` accepts
+    audio files outside the table's folder (absolute or ``../`` paths).
     """
     path = find_table(root)
     with path.open(newline="", encoding="utf-8-sig") as handle:
@@ -59,6 +64,11 @@ def prepare(
             raise CorpusError(f"{where}: empty '{file_column}' cell; give the audio file of every row")
         audio = Path(row[file_column])
         audio = audio if audio.is_absolute() else path.parent / audio
+        if not allow_outside and not audio.resolve().is_relative_to(path.parent.resolve()):
+            raise CorpusError(f"{where}: {row[file_column]} lies outside the table's folder {path.parent}; move the "
+                              "audio below it, or pass --allow-outside if that is meant")
+        if row.get("id") and (".." in Path(row["id"]).parts or row["id"].startswith(("/", "."))):
+            raise CorpusError(f"{where}: id {row['id']!r} looks like a path out of its folder; give a plain id")
         lang = row.get("language") or language
         if not lang:
             raise CorpusError(f"{where}: no language; add a 'language' column or pass --language")
@@ -69,16 +79,36 @@ def prepare(
         duration = duration_or_none(audio, skipped)
         if duration is None:
             continue
-        clip_id = row.get("id") or audio.stem
+        clip_id = row.get("id") or ""
         group = row.get("group") or row.get("speaker") or (f"artist:{row['artist']}" if row.get("artist") else "")
         meta = {k: v for k, v in row.items() if k not in _KNOWN and v}
         clips.append(Clip(id=clip_id, path=str(audio.resolve()), duration=duration, language=lang,
                           group=group or f"clip:{clip_id}", labels=labels, split=split, meta=meta))
     report_skipped(corpus, skipped)
+    _default_ids(clips, path.parent)
     if not clips:
         raise CorpusError(f"{corpus}: {path} lists no readable audio file; check the '{file_column}' column")
     log.info("%s: %d clips, %d groups", corpus, len(clips), len({c.group for c in clips}))
     return clips
+
+
+def _default_ids(clips: list[Clip], folder: Path) -> None:
+    """Give rows without an id their file's stem, or, where two files share a stem, their path
+    below ``folder`` without the extension (a/song1, b/song1)."""
+    stems = Counter(Path(c.path).stem for c in clips if not c.id)
+    for clip in clips:
+        if clip.id:
+            continue
+        audio = Path(clip.path)
+        if stems[audio.stem] == 1:
+            clip.id = audio.stem
+        else:
+            try:
+                clip.id = str(audio.relative_to(folder.resolve()).with_suffix(""))
+            except ValueError:  # outside the folder (allow_outside)
+                clip.id = str(audio.with_suffix("")).lstrip("/")
+        if clip.group == "clip:":
+            clip.group = f"clip:{clip.id}"
 
 
 def _labels(row: dict[str, str], where: str, require_av: bool, av_range: tuple[float, float] | None) -> dict[str, Any]:
