@@ -138,5 +138,5 @@ def test_leaking_split_is_refused(tiny_study, tmp_path: Path):
                          speech={}, mix=[])
     result = run_grid(config, tmp_path, tmp_path / "runs", device="cpu", workers=1, progress=False)
     assert result.failed == ["transfer/baseline-eng/r0"]
-    assert "more than one split" in result.status["transfer/baseline-eng/r0"]["reason"]
+    assert "are the same audio file" in result.status["transfer/baseline-eng/r0"]["reason"]
     assert not list((tmp_path / "runs").rglob("metrics.json"))

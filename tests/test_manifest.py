@@ -64,7 +64,7 @@ def test_music_split_is_by_group_stratified_and_seeded():
 
 
 def test_speech_split_by_speaker():
-    clips = split_speech([Clip(id=str(i), path="", duration=5.0, language="man", group=f"S{i % 20}")
+    clips = split_speech([Clip(id=str(i), path=f"/s/{i}.wav", duration=5.0, language="man", group=f"S{i % 20}")
                           for i in range(400)])
     check_leakage(clips)
     assert abs(sum(c.split == "valid" for c in clips) / 400 - 0.15) < 0.03

@@ -11,6 +11,7 @@ from quadpred.errors import StoreError
 from quadpred.features import compute_log_mel
 from quadpred.manifest import split_music
 from quadpred.store import ChunkDataset, FeatureStore, extract
+from quadpred.streaming import stream_log_mel
 
 
 def test_extract_read_and_dataset(fourq_tree: Path, tmp_path: Path):
@@ -21,7 +22,10 @@ def test_extract_read_and_dataset(fourq_tree: Path, tmp_path: Path):
     assert len(store) == 20 and store.verify() == []
     array = store.load(clips[0].id)
     assert isinstance(array, np.memmap) and array.shape == (128, 63)
-    np.testing.assert_array_equal(array, compute_log_mel(load_audio(clips[0].path)))
+    # the store holds exactly what `predict` computes (the block-wise reader), and agrees with
+    # whole-file processing to float rounding
+    np.testing.assert_array_equal(array, stream_log_mel(clips[0].path)[0])
+    np.testing.assert_allclose(array, compute_log_mel(load_audio(clips[0].path)), atol=1e-4)
 
     data = ChunkDataset(store, clips, hop_frames=15)
     assert len(data) == 20 * 3  # starts 0, 15, 30 in 63 frames

@@ -27,6 +27,34 @@ _TRUNCATION_TOLERANCE = 0.01
 (mp3 headers only estimate their length)."""
 
 
+MIN_SAMPLE_RATE = 4000
+"""Lowest sample rate accepted: below it a header is damaged or the file is not audio (a
+155-KB file whose header said 3 Hz announced 14 hours)."""
+MAX_CHANNELS_IN_FILE = 64
+MAX_HOURS = 12.0
+"""Longest recording accepted, so that no header can make a batch run for days."""
+
+
+def check_header(path: Path, sample_rate: int, channels: int, frames: int) -> None:
+    """The limits every reader applies to what a file's header announces; AudioError if out."""
+    if sample_rate < MIN_SAMPLE_RATE:
+        raise AudioError(f"{path}: sample rate {sample_rate} Hz is below {MIN_SAMPLE_RATE} Hz; the header is "
+                         "damaged or this is not audio: re-export it")
+    if not 1 <= channels <= MAX_CHANNELS_IN_FILE:
+        raise AudioError(f"{path}: {channels} channels announced (at most {MAX_CHANNELS_IN_FILE} accepted); the "
+                         "header is damaged: re-export it")
+    if frames > MAX_HOURS * 3600 * sample_rate:
+        raise AudioError(f"{path}: announces {frames / sample_rate / 3600:.1f} hours, over the {MAX_HOURS:g}-hour "
+                         "limit; the header is damaged, or cut the recording into parts")
+
+
+def check_complete(path: Path, announced: int, decoded: int) -> None:
+    """AudioError if fewer samples decoded than the header announced (beyond mp3's estimate)."""
+    if announced > 0 and decoded < announced * (1 - _TRUNCATION_TOLERANCE):
+        raise AudioError(f"{path}: truncated (header announces {announced} samples, file holds {decoded}); "
+                         "re-export it")
+
+
 def is_audio_path(path: Path) -> bool:
     """True if the file name has an audio extension quadpred reads."""
     return path.suffix.lower() in AUDIO_EXTENSIONS
@@ -55,15 +83,13 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
         with sf.SoundFile(str(path)) as handle:
             announced = handle.frames
             sample_rate = handle.samplerate
+            check_header(path, sample_rate, handle.channels, announced)
             data = handle.read(dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+    except (sf.LibsndfileError, RuntimeError, ValueError, MemoryError) as exc:
         raise AudioError(
             f"{path}: not readable as audio, truncated or corrupt ({_short(exc)}); re-export it as wav/flac/mp3/ogg"
         ) from exc
-    if announced > 0 and len(data) < announced * (1 - _TRUNCATION_TOLERANCE):
-        raise AudioError(
-            f"{path}: truncated (header announces {announced} samples, file holds {len(data)}); re-export it"
-        )
+    check_complete(path, announced, len(data))
     if len(data) == 0:
         raise AudioError(f"{path}: holds no audio samples; re-export or remove it")
     return data, sample_rate

@@ -50,13 +50,17 @@ def log_mel(
         flat, n_fft=n_fft, hop_length=hop_length, win_length=window.shape[0], window=window,
         center=True, pad_mode=pad_mode, return_complex=True,
     ).abs()
-    if spec.device.type == "cpu":
-        # float64 sums: the float32 product rounds differently with the thread count on some CPUs,
-        # and a store must not depend on how many workers wrote it
-        mel = torch.matmul(mel_basis.double(), spec.double()).float()
-    else:
-        mel = torch.matmul(mel_basis, spec)
+    mel = mel_product(mel_basis, spec)
     return torch.log(mel + log_eps).reshape(*batch_shape, mel.shape[-2], mel.shape[-1])
+
+
+def mel_product(mel_basis: Tensor, spec: Tensor) -> Tensor:
+    """(n_mels, bins) @ (..., bins, frames) -> (..., n_mels, frames). On the CPU the sums run in
+    float64: in float32 they round differently with the thread count on some CPUs, and a store
+    must not depend on how many workers wrote it."""
+    if spec.device.type == "cpu":
+        return torch.matmul(mel_basis.double(), spec.double()).float()
+    return torch.matmul(mel_basis, spec)
 
 
 class LogMel(nn.Module):

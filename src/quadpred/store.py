@@ -37,6 +37,7 @@ from .errors import AudioError, StoreError
 from .features import chunk_starts, compute_log_mel
 from .io import atomic_path, map_jobs, remove_stale_temporaries, write_text_atomic
 from .manifest import Clip
+from .streaming import stream_log_mel
 
 log = logging.getLogger("quadpred")
 
@@ -88,10 +89,14 @@ def _extract_one(job: tuple[str, str, str, AnyFeatureConfig]) -> tuple[str, dict
     clip_id, audio_path, target, config = job
     try:
         source = audio_source(audio_path)
-        signal = load_audio(audio_path, sample_rate=config.sample_rate, min_samples=config.min_samples)
+        if isinstance(config, SmileConfig):  # openSMILE takes the whole signal
+            signal = load_audio(audio_path, sample_rate=config.sample_rate, min_samples=config.min_samples)
+            spec = compute_features(signal, config)
+        else:  # block by block: bounded memory for any length, and the very arrays `predict` computes
+            spec, _ = stream_log_mel(audio_path, config, min_samples=config.min_samples)
     except (AudioError, OSError) as exc:
         return clip_id, str(exc)
-    spec = compute_features(signal, config).astype(config.store_dtype)
+    spec = spec.astype(config.store_dtype)
     buffer = io.BytesIO()
     np.save(buffer, spec)
     data = buffer.getvalue()
@@ -232,6 +237,10 @@ def extract(
             if stored != str(Path(clip.path).resolve()):
                 raise StoreError(f"clip id {clip.id} names two audio files: {stored} (in the store {folder}) and "
                                  f"{clip.path}; give them distinct ids, or use another store (-o)")
+        if entry is None and target.is_file():  # written by a run killed before its index was saved
+            entry = _adopt(target, clip.path, config.rows)
+            if entry is not None:
+                index[clip.id] = entry
         if entry is not None and _current(entry, clip.path) and whole_array(target, entry, config.rows):
             existing += 1
             continue
@@ -244,9 +253,12 @@ def extract(
     failed: dict[str, str] = {}
     try:
         desc = "hand-crafted features" if isinstance(config, SmileConfig) else "log-mel features"
-        for clip_id, outcome in map_jobs(_extract_one, jobs, workers=workers, desc=desc, unit="clip",
-                                         progress=progress, initializer=_init_worker, dask=dask):
+        for number, (clip_id, outcome) in enumerate(
+                map_jobs(_extract_one, jobs, workers=workers, desc=desc, unit="clip", progress=progress,
+                         initializer=_init_worker, dask=dask), start=1):
             _record(clip_id, outcome, index, failed)
+            if number % INDEX_EVERY == 0:  # a killed run then loses the index of a few clips at most
+                write_text_atomic(index_path, json.dumps(index, indent=0, sort_keys=True))
     finally:
         failures = {k: v for k, v in failures.items() if k not in index} | failed
         write_text_atomic(index_path, json.dumps(index, indent=0, sort_keys=True))
@@ -261,6 +273,23 @@ def _record(clip_id: str, outcome: dict | str, index: dict, failed: dict) -> Non
         failed[clip_id] = outcome
     else:
         index[clip_id] = outcome
+
+
+INDEX_EVERY = 64  # clips between index writes during an extraction
+
+
+def _adopt(target: Path, audio: str, rows: int) -> dict[str, Any] | None:
+    """An index entry for an array file that has none (atomic writes leave only whole files), if
+    it reads back with ``rows`` rows; None if it does not (it is then computed again)."""
+    try:
+        shape = np.load(target, mmap_mode="r").shape
+        if len(shape) != 2 or shape[0] != rows:
+            return None
+        data = target.read_bytes()
+        return {"file": target.name, "frames": int(shape[1]), "source": audio_source(audio),
+                "bytes": len(data), "crc32": zlib.crc32(data)}
+    except (OSError, ValueError):
+        return None
 
 
 def _current(entry: dict[str, Any], audio: str) -> bool:

@@ -18,10 +18,10 @@ import soundfile as sf
 import soxr
 import torch
 
-from .audio import SILENCE_PEAK, _short, check_audio_path, read_audio, to_model_input
+from .audio import SILENCE_PEAK, _short, check_audio_path, check_complete, check_header, read_audio, to_model_input
 from .config import FeatureConfig
 from .errors import AudioError
-from .features import _cpu_module
+from .features import _cpu_module, mel_product
 
 MP3_FRAME = 1152
 
@@ -68,19 +68,24 @@ class _Framer:
             spec = torch.stft(torch.from_numpy(np.ascontiguousarray(padded)), n_fft=self.config.n_fft,
                               hop_length=self.config.hop_length, win_length=module.window.shape[0],
                               window=module.window, center=False, return_complex=True).abs()
-            return torch.matmul(module.mel_basis, spec).numpy()
+            return mel_product(module.mel_basis, spec).numpy()
 
 
 def stream_log_mel(path: str | Path, config: FeatureConfig = FeatureConfig(), *,
-                   block_seconds: float = 30.0) -> tuple[np.ndarray, float]:
+                   block_seconds: float = 30.0, min_samples: int = 0) -> tuple[np.ndarray, float]:
     """(n_mels, frames) log-mel of a file and its duration in seconds, reading ``block_seconds``
-    of audio at a time. Raises AudioError like :func:`quadpred.audio.load_audio`."""
+    of audio at a time. Accepts and refuses exactly what :func:`quadpred.audio.load_audio` does
+    (the same header limits, truncation, non-finite, silent and too-short rules), raising
+    AudioError; ``min_samples`` counts 16-kHz samples, as there."""
     path = Path(path)
     check_audio_path(path)
     framer = _Framer(config)
+    decoded = 0
     try:
         with sf.SoundFile(str(path)) as handle:
             rate, channels = handle.samplerate, handle.channels
+            announced = handle.frames
+            check_header(path, rate, channels, announced)
             resampler = soxr.ResampleStream(rate, config.sample_rate, 1, dtype="float32", quality="HQ") \
                 if rate != config.sample_rate else None
             # whole MPEG frames (1152 samples): libsndfile's mp3 decoder returns different samples
@@ -88,6 +93,7 @@ def stream_log_mel(path: str | Path, config: FeatureConfig = FeatureConfig(), *,
             block = max(1, round(block_seconds * rate / MP3_FRAME)) * MP3_FRAME
             while True:
                 data = handle.read(block, dtype="float32", always_2d=True)
+                decoded += len(data)
                 last = len(data) < block
                 mono = data.mean(axis=1) if channels > 1 else data[:, 0]
                 if not np.all(np.isfinite(mono)):
@@ -96,16 +102,20 @@ def stream_log_mel(path: str | Path, config: FeatureConfig = FeatureConfig(), *,
                 framer.push(np.ascontiguousarray(y, dtype=np.float32), last=last)
                 if last:
                     break
-    except (sf.LibsndfileError, RuntimeError) as exc:
+    except (sf.LibsndfileError, RuntimeError, ValueError, MemoryError) as exc:
         raise AudioError(f"{path}: not readable as audio, truncated or corrupt ({_short(exc)}); re-export it") from exc
     except AudioError as exc:
         if str(exc) == "too short to analyse":
             raise AudioError(f"{path}: too short ({framer.samples / config.sample_rate:.2f} s) to analyse") from exc
         raise
+    check_complete(path, announced, decoded)
     if framer.samples == 0:
         raise AudioError(f"{path}: holds no audio samples; re-export or remove it")
     if framer.peak <= SILENCE_PEAK:
         raise AudioError(f"{path}: is silent (peak {framer.peak:.1e}); nothing to analyse")
+    if framer.samples < min_samples:
+        raise AudioError(f"{path}: too short ({framer.samples / config.sample_rate:.2f} s); at least "
+                         f"{min_samples / config.sample_rate:.2f} s are needed for one chunk")
     mel = np.concatenate(framer.frames, axis=1)
     np.log(mel / np.float32(framer.peak) + np.float32(config.log_eps), out=mel)
     return mel, framer.samples / config.sample_rate
