@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quadpred.io import atomic_path
+from quadpred.files import atomic_path
 
 RUN_FILES = ("config.json", "summary.json", "history.json", "history.csv", "metrics.json")
 

@@ -103,3 +103,32 @@ def test_handcrafted_reference_runs_on_the_same_folds(tiny_study, tmp_path: Path
         assert {folds[i] for i in songs.ids} == {fold}
         np.testing.assert_allclose(songs.probabilities.sum(axis=1), 1.0, atol=1e-6)
     assert (tmp_path / "functionals-egemaps.npz").is_file() and summary["pooled"]["songs"] == len(music)
+
+
+def write_cv(folder: Path, folds: dict, probabilities: np.ndarray, targets: np.ndarray, k: int = 2) -> None:
+    folder.mkdir(parents=True)
+    (folder / "folds.json").write_text(json.dumps({"k": k, "seed": 0, "folds": folds}))
+    for fold in range(k):
+        ids = [i for i, f in folds.items() if f == fold]
+        rows = [int(i[1:]) for i in ids]
+        (folder / f"fold{fold}").mkdir()
+        FoldSongs(ids, probabilities[rows], targets[rows]).save(folder / f"fold{fold}" / "songs.npz")
+
+
+def test_late_fusion_averages_song_probabilities_on_the_same_folds(tmp_path: Path):
+    from quadpred.crossval import fuse
+
+    rng = np.random.default_rng(0)
+    targets = rng.integers(0, 4, 40)
+    a, b = rng.dirichlet(np.ones(4), 40), rng.dirichlet(np.ones(4), 40)
+    folds = {f"s{i}": i % 2 for i in range(40)}
+    write_cv(tmp_path / "a", folds, a, targets)
+    write_cv(tmp_path / "b", dict(reversed(list(folds.items()))), b, targets)  # same folds, other order
+    fused = fuse([tmp_path / "a", tmp_path / "b"])
+    expected = ((a + b) / 2).argmax(axis=1)
+    from quadpred.metrics import macro_scores
+
+    assert fused["pooled"]["song_f1"] == pytest.approx(macro_scores(targets, expected, 4)["f1"])
+    write_cv(tmp_path / "c", {f"s{i}": (i + 1) % 2 for i in range(40)}, b, targets)
+    with pytest.raises(TrainingError, match="same folds"):
+        fuse([tmp_path / "a", tmp_path / "c"])

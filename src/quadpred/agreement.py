@@ -22,7 +22,7 @@ import krippendorff
 import numpy as np
 
 from .errors import QuadpredError
-from .io import write_text_atomic
+from .files import write_text_atomic
 from .labels import EMOTION_WORDS, normalise_quadrant
 
 SCALE = (1, 2, 3, 4, 5)

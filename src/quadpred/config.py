@@ -353,7 +353,7 @@ def _dataclass_in(hint: Any) -> type | None:
 
 def save_json(config: Any, path: str | Path) -> None:
     """Write a config dataclass as indented JSON, atomically."""
-    from .io import write_text_atomic
+    from .files import write_text_atomic
 
     write_text_atomic(Path(path), json.dumps(to_dict(config), indent=2, sort_keys=True) + "\n")
 

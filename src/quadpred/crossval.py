@@ -26,7 +26,7 @@ import numpy as np
 
 from .config import RunConfig, to_dict
 from .errors import TrainingError
-from .io import atomic_path, write_text_atomic
+from .files import atomic_path, write_text_atomic
 from .labels import QUADRANTS, TASKS
 from .manifest import Clip, check_leakage, split_by_group
 from .metrics import cluster_confusions, interval, macro_f1_from_confusion, macro_scores, song_level
@@ -248,6 +248,28 @@ def summarise(method: str, folds: Sequence[FoldSongs], results: list[dict[str, A
         "pooled": {**pooled.scores(), "song_f1_interval": list(pooled_interval(pooled, seed=seed))},
         "seconds": round(sum(r.get("seconds", 0.0) for r in results), 1),
     }
+
+
+def fuse(folders: Sequence[Path], *, seed: int = 0) -> dict[str, Any]:
+    """Late fusion of cross-validations run on the same folds: per held-out song, the mean of the
+    methods' quadrant probabilities (no weights to fit, so no fold is used twice). Returns a
+    summary like :func:`run_cv`'s."""
+    records = [json.loads((Path(f) / "folds.json").read_text()) for f in folders]
+    if any(r != records[0] for r in records):
+        raise TrainingError("fusion needs cross-validations on the same folds (same clips, k and seed)")
+    k = records[0]["k"]
+    fused, results = [], []
+    for fold in range(k):
+        parts = [FoldSongs.load(Path(f) / f"fold{fold}" / "songs.npz") for f in folders]
+        order = {song: i for i, song in enumerate(parts[0].ids)}
+        rows = [np.array([order[s] for s in p.ids]) for p in parts]
+        probabilities = np.zeros_like(parts[0].probabilities)
+        for part, index in zip(parts, rows):
+            probabilities[index] += part.probabilities / len(parts)
+        songs = FoldSongs(parts[0].ids, probabilities, parts[0].targets)
+        fused.append(songs)
+        results.append({"fold": fold, **songs.scores()})
+    return summarise("mean of " + " + ".join(Path(f).name for f in folders), fused, results, recipe=None, seed=seed)
 
 
 def markdown(summary: dict[str, Any]) -> str:

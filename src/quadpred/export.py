@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from .errors import ModelDirError, QuadpredError
-from .io import atomic_path, write_text_atomic
+from .files import atomic_path, write_text_atomic
 from .modeldir import load_model
 
 

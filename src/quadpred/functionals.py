@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from .audio import load_audio
 from .errors import QuadpredError
-from .io import atomic_path
+from .files import atomic_path
 from .labels import TASKS
 
 # feature set name in quadpred -> openSMILE's

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ManifestError
-from .io import write_text_atomic
+from .files import write_text_atomic
 from .labels import QUADRANTS, task_targets
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test")

@@ -20,7 +20,7 @@ from torch import nn
 from . import __version__
 from .config import FeatureConfig, ModelConfig, SmileConfig, feature_config_from_dict, from_dict
 from .errors import ConfigError, ModelDirError
-from .io import atomic_path, write_text_atomic
+from .files import atomic_path, write_text_atomic
 from .labels import TASKS
 
 CONFIG_NAME = "config.json"

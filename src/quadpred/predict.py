@@ -32,7 +32,7 @@ from . import __version__
 from .audio import audio_files_below, mono_from_array, to_model_input
 from .errors import AudioError, ModelDirError, QuadpredError
 from .features import chunk, chunk_starts, compute_log_mel
-from .io import atomic_path, remove_stale_temporaries, write_text_atomic
+from .files import atomic_path, remove_stale_temporaries, write_text_atomic
 from .labels import QUADRANT_MEANINGS, QUADRANTS, TASKS
 from .modeldir import CONFIG_NAME, WEIGHTS_NAME, configs_of, load_model
 from .streaming import stream_log_mel

@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import QuadpredError
 from .experiment import METHODS, ExperimentConfig, method_folder, plan
-from .io import write_text_atomic
+from .files import write_text_atomic
 from .labels import TASKS
 from .metrics import cluster_confusions, holm, interval, macro_f1_from_confusion, paired_p_value, song_level
 from .modeldir import write_json

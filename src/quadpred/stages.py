@@ -5,7 +5,7 @@ model directory out.
 - :func:`transfer`: one stage on labelled music: ``feat-ext`` (pretrained encoder frozen),
   ``full`` (everything trained, continuing from feat-ext), ``baseline`` (random initialisation).
 - :func:`transfer_stages`: feat-ext then full, as the study did.
-- :func:`evaluate`: chunk- and song-level scores of a model on a split.
+- :func:`predict_split` / :func:`score_splits`: a model's chunk probabilities and scores on a split.
 
 Every run folder is a self-describing model directory (modeldir.py); re-running a finished
 folder with the same settings does nothing, an interrupted one resumes.
@@ -30,7 +30,7 @@ from .augment import AUGMENTERS
 from .batches import Batches, TensorRows
 from .config import FeatureConfig, ModelConfig, RunConfig, SmileConfig, TrainConfig, from_dict, to_dict
 from .errors import ModelDirError, TrainingError
-from .io import atomic_path
+from .files import atomic_path
 from .labels import TASKS
 from .manifest import Clip, check_leakage, summary
 from .metrics import task_report
@@ -411,12 +411,6 @@ def predict_split(model_dir: str | Path, store: FeatureStore, clips: Sequence[Cl
     probabilities = chunk_probabilities(model, dataset, resolve_device(device))
     return SplitPredictions(probabilities, dataset.targets.numpy(), dataset.clip_of_chunk(),
                             [c.id for c in dataset.clips])
-
-
-def evaluate(model_dir: str | Path, store: FeatureStore, clips: Sequence[Clip], *, split: str = "test",
-             device: str = "auto") -> dict:
-    """Chunk- and song-level scores of a transfer model on one split."""
-    return predict_split(model_dir, store, clips, split=split, device=device).report()
 
 
 def score_splits(folder: Path, store: FeatureStore, clips: Sequence[Clip], *, device: str = "auto") -> dict:

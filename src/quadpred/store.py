@@ -35,7 +35,7 @@ from .audio import load_audio
 from .config import FeatureConfig, SmileConfig, feature_config_from_dict, save_json, to_dict
 from .errors import AudioError, StoreError
 from .features import chunk_starts, compute_log_mel
-from .io import atomic_path, map_jobs, remove_stale_temporaries, write_text_atomic
+from .files import atomic_path, map_jobs, remove_stale_temporaries, write_text_atomic
 from .manifest import Clip
 from .streaming import stream_log_mel
 

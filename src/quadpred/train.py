@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from .batches import Batches
 from .config import TrainConfig, to_dict
 from .errors import TrainingError
-from .io import atomic_path, write_text_atomic
+from .files import atomic_path, write_text_atomic
 from .modeldir import WEIGHTS_NAME, save_weights, write_json
 from .objectives import Objective
 from .selection import SongScorer, criterion

@@ -25,7 +25,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from ..io import map_jobs, write_text_atomic
+from ..files import map_jobs, write_text_atomic
 from ..labels import QUADRANTS
 from .espeak import VARIANTS, Voice, speak
 from .music import SAMPLE_RATE as MUSIC_RATE

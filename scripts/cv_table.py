@@ -1,0 +1,59 @@
+"""The cross-validation comparison of docs/results.md: one row per `quadpred cv` folder (same
+folds), and each folder's summaries kept in docs/results/cv/<name>/ (cv.json, cv.md, folds.json).
+
+    python scripts/cv_table.py CV_DIR [CV_DIR ...] [--keep docs/results/cv] [--fuse A B]
+
+``--fuse A B``: a row for the late fusion of two of the folders (the mean of their out-of-fold
+song probabilities, crossval.fuse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+
+def row(folder: Path) -> str:
+    return summary_row(folder.name, json.loads((folder / "cv.json").read_text()))
+
+
+def summary_row(name: str, summary: dict) -> str:
+    pooled = summary["pooled"]
+    low, high = pooled["song_f1_interval"]
+    epochs = [f.get("best_epoch") for f in summary["folds"] if f.get("best_epoch")]
+    cost = summary["seconds"] + summary.get("features_seconds", 0.0)
+    return (f"| {name} | {summary['song_f1_mean']:.3f} ({summary['song_f1_sd']:.3f}) | "
+            f"{pooled['song_f1']:.3f} ({low:.3f}-{high:.3f}) | {summary['song_loss_mean']:.3f} | "
+            f"{', '.join(map(str, epochs)) or '-'} | {cost / 60:.0f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folders", nargs="+", type=Path)
+    parser.add_argument("--keep", type=Path, help="copy each folder's summaries below this folder")
+    parser.add_argument("--fuse", nargs=2, type=Path, action="append", default=[], metavar=("A", "B"),
+                        help="add the late fusion of two cross-validation folders")
+    args = parser.parse_args()
+    folds = {json.dumps(json.loads((f / "folds.json").read_text()), sort_keys=True) for f in args.folders}
+    if len(folds) != 1:
+        parser.error("the folders were cross-validated on different folds: compare like with like")
+    print("| method | song F, mean over folds (sd) | pooled out-of-fold F (95 % interval) | song log-loss | "
+          "best epoch per fold | cost (CPU min) |")
+    print("|---|---|---|---|---|---|")
+    for folder in args.folders:
+        print(row(folder))
+        if args.keep:
+            target = args.keep / folder.name
+            target.mkdir(parents=True, exist_ok=True)
+            for name in ("cv.json", "cv.md", "folds.json"):
+                shutil.copy2(folder / name, target / name)
+    for pair in args.fuse:
+        from quadpred.crossval import fuse
+
+        print(summary_row(f"fusion: {pair[0].name} + {pair[1].name}", fuse(pair)))
+
+
+if __name__ == "__main__":
+    main()
