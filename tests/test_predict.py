@@ -83,7 +83,8 @@ def test_cli_batch_with_formats_bad_files_and_resume(tiny_model: Path, tmp_path:
     sf.write(music / "silent.wav", np.zeros(16000 * 3), 16000)
     (music / "broken.mp3").write_bytes(b"ID3" + b"\x00" * 500)
     out = tmp_path / "out"
-    assert main(["-q", "predict", str(music), "--model", str(tiny_model), "-o", str(out)]) == 0
+    # exit 1: two inputs were skipped (a script can tell), the readable four were done
+    assert main(["-q", "predict", str(music), "--model", str(tiny_model), "-o", str(out)]) == 1
     printed = capsys.readouterr().out
     assert "4 file(s) done" in printed and "2 skipped" in printed and "silent" in printed
     for name, *_ in formats:
@@ -95,7 +96,7 @@ def test_cli_batch_with_formats_bad_files_and_resume(tiny_model: Path, tmp_path:
     rows = (out / "summary.csv").read_text().splitlines()
     assert len(rows) == 1 + 6 and sum("skipped" in r for r in rows) == 2
     stamp = (out / "a.wav.json").stat().st_mtime_ns
-    assert main(["-q", "predict", str(music), "--model", str(tiny_model), "-o", str(out)]) == 0
+    assert main(["-q", "predict", str(music), "--model", str(tiny_model), "-o", str(out)]) == 1
     assert "0 file(s) done, 4 already there" in capsys.readouterr().out
     assert (out / "a.wav.json").stat().st_mtime_ns == stamp
     assert main(["-q", "predict", str(music / "a.wav"), "--model", str(tiny_model), "-o", str(out), "--force"]) == 0

@@ -188,3 +188,14 @@ def test_a_shipped_ensemble_predicts_the_mean_of_its_members_and_fast_takes_one(
                                members[0].predict(signal, sr=16000).probabilities["quadrant"], atol=1e-6)
     assert ensemble.provenance["model"] == "shipped/eng2eng" and fast.name == "shipped/eng2eng (member 0)"
     assert ensemble.digest != fast.digest
+
+
+def test_progress_bars_stay_out_of_logs_and_skips_set_the_exit_status(tiny_model: Path, tmp_path: Path, capsys):
+    songs(tmp_path / "in", 2)
+    (tmp_path / "in" / "broken.mp3").write_bytes(b"ID3" + bytes(300))
+    status = main(["predict", str(tmp_path / "in"), "--model", str(tiny_model), "-o", str(tmp_path / "o")])
+    captured = capsys.readouterr()
+    assert status == 1 and "1 skipped" in captured.out  # 2 done, 1 skipped: a script can tell
+    assert "\r" not in captured.err  # stderr is not a terminal here: no bar updates in the log
+    (tmp_path / "in" / "broken.mp3").unlink()
+    assert main(["-q", "predict", str(tmp_path / "in"), "--model", str(tiny_model), "-o", str(tmp_path / "o")]) == 0

@@ -227,7 +227,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"report: {files['html']}")
 
 
-def cmd_predict(args: argparse.Namespace) -> None:
+def cmd_predict(args: argparse.Namespace) -> int:
     from .predict import Predictor, predict_files
 
     if args.model:
@@ -244,6 +244,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
           f"{len(result.failed)} skipped as unreadable; summary {result.summary}")
     for path, reason in result.failed.items():
         print(f"  skipped {path}: {reason}")
+    return 1 if result.failed else 0
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -477,7 +478,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "OUTPUT. Unreadable files are reported and skipped. A file already predicted by "
                                    "the same model and settings is kept (resumable); one made otherwise is redone "
                                    "(or refused with --no-overwrite); --force redoes all. Long files are read in "
-                                   "blocks with bounded memory.")
+                                   "blocks with bounded memory. Exit status: 0 when every file was predicted (or "
+                                   "kept), 1 when some were skipped or on an error, 2 for a usage error.")
     p.add_argument("inputs", nargs="+", help="audio files and/or folders")
     p.add_argument("-o", "--output", required=True, help="folder for the outputs")
     p.add_argument("--model", action="append", metavar="DIR",
@@ -538,7 +540,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.setLevel(logging.WARNING if args.quiet else logging.INFO)
     log.propagate = False
     try:
-        args.func(args)
+        status = args.func(args)
     except QuadpredError as exc:
         print(f"quadpred: error: {exc}", file=sys.stderr)
         return 1
@@ -549,4 +551,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("quadpred: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
-    return 0
+    return status or 0

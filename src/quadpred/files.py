@@ -38,6 +38,12 @@ def atomic_path(path: Path) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+def bar_off(progress: bool) -> bool | None:
+    """tqdm's ``disable`` for a wanted progress bar: None lets tqdm draw it on a terminal only,
+    so a log file gets no carriage-return updates (the steps' info lines say what was done)."""
+    return None if progress else True
+
+
 def current_umask() -> int:
     """The process's umask (read by setting it, then restoring it at once)."""
     mask = os.umask(0o022)
@@ -76,7 +82,7 @@ def map_jobs(
     runs them in that many local processes (``function`` must be picklable); otherwise here.
     The bar is closed however the caller stops iterating.
     """
-    with tqdm(total=len(jobs), desc=desc, unit=unit, disable=not progress or not jobs) as bar:
+    with tqdm(total=len(jobs), desc=desc, unit=unit, disable=bar_off(progress and bool(jobs))) as bar:
         if dask and jobs:
             yield from _map_on_dask(function, jobs, dask, bar)
         elif workers > 1 and len(jobs) > 1:

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from .audio import load_audio
 from .errors import QuadpredError
-from .files import atomic_path
+from .files import atomic_path, bar_off
 from .labels import TASKS
 
 # feature set name in quadpred -> openSMILE's
@@ -46,7 +46,7 @@ def clip_functionals(paths: Sequence[str], ids: Sequence[str], feature_set: str,
                 return saved["values"]
     smile = _smile(feature_set)
     rows = [smile.process_signal(load_audio(path), 16000).to_numpy(np.float32)[0]
-            for path in tqdm(paths, desc=f"{feature_set} functionals", unit="clip", disable=not progress)]
+            for path in tqdm(paths, desc=f"{feature_set} functionals", unit="clip", disable=bar_off(progress))]
     values = np.stack(rows)
     cache.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(cache) as tmp, open(tmp, "wb") as handle:

@@ -32,7 +32,7 @@ from . import __version__
 from .audio import audio_files_below, mono_from_array, to_model_input
 from .errors import AudioError, ModelDirError, QuadpredError
 from .features import chunk, chunk_starts, compute_log_mel
-from .files import atomic_path, remove_stale_temporaries, write_text_atomic
+from .files import atomic_path, bar_off, remove_stale_temporaries, write_text_atomic
 from .labels import QUADRANT_MEANINGS, QUADRANTS, TASKS
 from .modeldir import CONFIG_NAME, WEIGHTS_NAME, configs_of, load_model
 from .streaming import stream_log_mel
@@ -406,7 +406,7 @@ def predict_files(predictor: Predictor, inputs: list[str | Path], out: str | Pat
     # decoding and the log-mel of the next file run in a thread while the network handles this one
     with ThreadPoolExecutor(max_workers=1) as reader:
         pending = {path: reader.submit(predictor.spectrogram, path) for path in todo[:1]}
-        bar = tqdm(jobs, desc="predict", unit="file", disable=not progress)
+        bar = tqdm(jobs, desc="predict", unit="file", disable=bar_off(progress))
         for path, stem in bar:
             marker = output_path(out, stem, ".json")
             try:

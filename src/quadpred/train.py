@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from .batches import Batches
 from .config import TrainConfig, to_dict
 from .errors import TrainingError
-from .files import atomic_path, write_text_atomic
+from .files import atomic_path, bar_off, write_text_atomic
 from .modeldir import WEIGHTS_NAME, save_weights, write_json
 from .objectives import Objective
 from .selection import SongScorer, criterion
@@ -235,7 +235,7 @@ def fit(
         running, seen = 0.0, 0
         bar = tqdm(train.epoch(epoch, rank=rank, world=world), total=len(train),
                    desc=f"{folder.name} epoch {epoch + 1}/{config.epochs}", unit="batch",
-                   disable=not progress or not writer, leave=False)
+                   disable=bar_off(progress and writer), leave=False)
         for batch in bar:
             batch = _to(batch, device)
             loss = train_step(model, objective, batch, optimiser, precision=config.precision, scaler=scaler)
