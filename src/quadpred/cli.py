@@ -284,13 +284,17 @@ def _add_training(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("manifests", nargs="+", help="manifest file(s) from `quadpred prepare` (several: their union)")
     parser.add_argument("--features", required=True, help="feature store root from `quadpred features`")
     parser.add_argument("-o", "--output", required=True, help="output folder (a model directory per stage)")
-    parser.add_argument("--config", help="JSON file of run settings ({'model': {...}, 'train': {...}})")
-    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
-                        help="override a setting, e.g. --set train.epochs=5 --set model.dense_units=256")
+    _add_run_settings(parser)
     parser.add_argument("--tune", type=int, default=0, metavar="N",
                         help="choose lr and its decay by Bayesian optimisation (Optuna) over N runs")
     _add_device(parser)
     parser.add_argument("--force", action="store_true", help="discard a finished or different run in the folder")
+
+
+def _add_run_settings(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="JSON file of run settings ({'model': {...}, 'train': {...}})")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="override a setting, e.g. --set train.epochs=5 --set train.select=song-loss")
 
 
 def _add_device(parser: argparse.ArgumentParser) -> None:
@@ -427,9 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoder", help="pretrained model directory (feat-ext, full)")
     p.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the fold assignment (default 0)")
-    p.add_argument("--config", help="JSON file of run settings ({'model': {...}, 'train': {...}})")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override a setting, e.g. --set train.schedule=cosine --set train.select=song-loss")
+    _add_run_settings(p)
     _add_device(p)
     p.set_defaults(func=cmd_cv)
 
