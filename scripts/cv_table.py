@@ -4,7 +4,8 @@ folds), and each folder's summaries kept in docs/results/cv/<name>/ (cv.json, cv
     python scripts/cv_table.py CV_DIR [CV_DIR ...] [--keep docs/results/cv] [--fuse A B]
 
 ``--fuse A B``: a row for the late fusion of two of the folders (the mean of their out-of-fold
-song probabilities, crossval.fuse).
+song probabilities, crossval.fuse). ``--log-mean DIR``: a row for a network folder with its songs
+aggregated by the mean of the chunks' log-probabilities (crossval.reaggregate).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="copy each folder's summaries below this folder")
     parser.add_argument("--fuse", nargs=2, type=Path, action="append", default=[], metavar=("A", "B"),
                         help="add the late fusion of two cross-validation folders")
+    parser.add_argument("--log-mean", type=Path, action="append", default=[], metavar="DIR",
+                        help="add a network folder with songs aggregated by the mean of log-probabilities")
     args = parser.parse_args()
     folds = {json.dumps(json.loads((f / "folds.json").read_text()), sort_keys=True) for f in args.folders}
     if len(folds) != 1:
@@ -49,6 +52,10 @@ def main() -> None:
             target.mkdir(parents=True, exist_ok=True)
             for name in ("cv.json", "cv.md", "folds.json"):
                 shutil.copy2(folder / name, target / name)
+    for folder in args.log_mean:
+        from quadpred.crossval import reaggregate
+
+        print(summary_row(f"{folder.name}, songs by mean log-probability", reaggregate(folder, "log-mean")))
     for pair in args.fuse:
         from quadpred.crossval import fuse
 

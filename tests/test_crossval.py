@@ -132,3 +132,18 @@ def test_late_fusion_averages_song_probabilities_on_the_same_folds(tmp_path: Pat
     write_cv(tmp_path / "c", {f"s{i}": (i + 1) % 2 for i in range(40)}, b, targets)
     with pytest.raises(TrainingError, match="same folds"):
         fuse([tmp_path / "a", tmp_path / "c"])
+
+
+def test_reaggregating_songs_by_mean_probability_gives_the_run_s_own_scores(tiny_study, tmp_path: Path):
+    from quadpred.crossval import reaggregate
+
+    clips, store = tiny_study
+    summary = run_cv(clips["music_eng"], tmp_path / "cv", method="baseline", store=store,
+                     run=apply_overrides(RunConfig(), SMALL), k=2, progress=False)
+    again = reaggregate(tmp_path / "cv", "mean")
+    assert again["pooled"]["song_f1"] == pytest.approx(summary["pooled"]["song_f1"])
+    assert again["song_loss_mean"] == pytest.approx(summary["song_loss_mean"])
+    geometric = reaggregate(tmp_path / "cv", "log-mean")
+    assert geometric["pooled"]["songs"] == len(clips["music_eng"]) and 0 <= geometric["pooled"]["song_f1"] <= 1
+    with pytest.raises(TrainingError, match="unknown"):
+        reaggregate(tmp_path / "cv", "median")

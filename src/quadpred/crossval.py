@@ -250,6 +250,37 @@ def summarise(method: str, folds: Sequence[FoldSongs], results: list[dict[str, A
     }
 
 
+AGGREGATIONS = ("mean", "log-mean")
+
+
+def reaggregate(folder: Path, how: str = "log-mean", *, seed: int = 0) -> dict[str, Any]:
+    """A network cross-validation's summary with each held-out song's quadrant probabilities
+    aggregated from its chunks anew: 'mean' of the probabilities (what `predict` reports) or
+    'log-mean' (normalised geometric mean). Costs no training."""
+    from .stages import SplitPredictions
+
+    if how not in AGGREGATIONS:
+        raise TrainingError(f"aggregation {how!r} unknown: use {' or '.join(AGGREGATIONS)}")
+    record = json.loads((folder / "folds.json").read_text())
+    method = json.loads((folder / "cv.json").read_text())["method"]
+    stage = _stage_folder(folder / "fold0", NETWORK_METHODS[method]).name
+    folds, results = [], []
+    for fold in range(record["k"]):
+        predictions = SplitPredictions.load(folder / f"fold{fold}" / stage / "predictions_test.npz")
+        chunks = predictions.probabilities["quadrant"]
+        if how == "log-mean":
+            chunks = np.log(np.clip(chunks, 1e-7, 1.0))
+        column = list(TASKS).index("quadrant")
+        songs, targets = song_level(chunks, predictions.chunk_clip, predictions.targets[:, column])
+        if how == "log-mean":
+            songs = np.exp(songs - songs.max(axis=1, keepdims=True))
+            songs /= songs.sum(axis=1, keepdims=True)
+        ids = [predictions.clip_ids[i] for i in np.unique(predictions.chunk_clip)]
+        folds.append(FoldSongs(ids, songs, targets))
+        results.append({"fold": fold, **folds[-1].scores()})
+    return summarise(f"{method} ({how})", folds, results, recipe=None, seed=seed)
+
+
 def fuse(folders: Sequence[Path], *, seed: int = 0) -> dict[str, Any]:
     """Late fusion of cross-validations run on the same folds: per held-out song, the mean of the
     methods' quadrant probabilities (no weights to fit, so no fold is used twice). Returns a
