@@ -199,3 +199,15 @@ def test_progress_bars_stay_out_of_logs_and_skips_set_the_exit_status(tiny_model
     assert "\r" not in captured.err  # stderr is not a terminal here: no bar updates in the log
     (tmp_path / "in" / "broken.mp3").unlink()
     assert main(["-q", "predict", str(tmp_path / "in"), "--model", str(tiny_model), "-o", str(tmp_path / "o")]) == 0
+
+
+def test_models_lists_the_shipped_models_and_predict_takes_their_names(tmp_path: Path, capsys):
+    assert main(["models"]) == 0
+    listing = capsys.readouterr().out
+    for name in ("eng2eng", "man2eng", "mix2eng"):
+        assert f"| {name} | 1 |" in listing
+    songs(tmp_path / "in", 1)
+    assert main(["-q", "predict", str(tmp_path / "in"), "--model", "man2eng", "-o", str(tmp_path / "o")]) == 0
+    assert json.loads((tmp_path / "o" / "s0.wav.json").read_text())["model"] == "shipped/man2eng"
+    assert main(["-q", "predict", str(tmp_path / "in"), "--model", "xyz2eng", "-o", str(tmp_path / "o")]) == 1
+    assert "neither a model directory nor a shipped model" in capsys.readouterr().err

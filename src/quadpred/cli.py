@@ -228,13 +228,13 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .predict import Predictor, predict_files
+    from .predict import Predictor, predict_files, resolve_model
 
     if args.model:
         if args.speech or args.music or args.fast:
             raise QuadpredError("give --model DIR or --speech/--music/--fast (a shipped model), not both")
-        predictor = Predictor.from_dirs(args.model, device=args.device, hop_seconds=args.hop,
-                                        precision=args.precision)
+        folders = [folder for name in args.model for folder in resolve_model(name)]
+        predictor = Predictor.from_dirs(folders, device=args.device, hop_seconds=args.hop, precision=args.precision)
     else:
         predictor = Predictor.shipped(args.speech or "eng", args.music or "eng", fast=args.fast, device=args.device,
                                       hop_seconds=args.hop, precision=args.precision)
@@ -245,6 +245,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for path, reason in result.failed.items():
         print(f"  skipped {path}: {reason}")
     return 1 if result.failed else 0
+
+
+def cmd_models(args: argparse.Namespace) -> None:
+    from .predict import SHIPPED_MODELS, shipped_models
+
+    print("| name | members | stage | speech | training clips | song-level quadrant F | estimated by |")
+    print("|---|---|---|---|---|---|---|")
+    for m in shipped_models():
+        score = f"{m['song_f1']:.3f}" if m["song_f1"] is not None else "-"
+        print(f"| {m['name']} | {m['members']} | {m['stage']} | {m['speech']} | {m['clips']} | {score} | "
+              f"{m['estimated_by']} |")
+    print(f"\nIn {SHIPPED_MODELS}; each folder's TERMS.md gives its data and terms (research use only). "
+          "`quadpred predict --model NAME` or `--speech LANG` uses one; docs/results.md says how they were chosen.")
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -485,7 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="audio files and/or folders")
     p.add_argument("-o", "--output", required=True, help="folder for the outputs")
     p.add_argument("--model", action="append", metavar="DIR",
-                   help="a transfer model directory (from `quadpred transfer` or `experiment`); repeated "
+                   help="a transfer model directory (from `quadpred transfer`, `experiment` or `cv`) or a "
+                        "shipped model's name (`quadpred models`); repeated "
                         "(--model A --model B ...): their ensemble, the mean of their probabilities (e.g. the 4 "
                         "repeats of one method)")
     p.add_argument("--speech", choices=("eng", "man", "mix"), help="shipped model: pretraining speech language")
@@ -501,6 +515,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-overwrite", action="store_true",
                    help="refuse, before any work, when outputs there were made by another model or settings")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("models", parents=[common], help="list the shipped models, their data, scores and terms",
+                       description="List the models shipped with quadpred: name (for `predict --model NAME`), "
+                                   "members (an ensemble's fold models), training stage, pretraining speech, "
+                                   "training clips, held-out song-level quadrant F and how it was estimated.")
+    p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("export", parents=[common], help="export a transfer model (ONNX)",
                        description="Write MODEL as ONNX (input 'logmel' (batch, 1, 128, 31); outputs quadrant, "

@@ -257,6 +257,41 @@ class Predictor:
                           provenance=self.provenance)
 
 
+def shipped_models() -> list[dict[str, Any]]:
+    """One record per shipped model: name, members, stage, pretraining speech, training clips,
+    held-out song-level quadrant F and how it was estimated."""
+    records = []
+    for folder in sorted(p for p in SHIPPED_MODELS.glob("*2*") if shipped_members(p)):
+        members = shipped_members(folder)
+        info = json.loads((members[0] / CONFIG_NAME).read_text())
+        if (folder / "cv.json").is_file():
+            cv = json.loads((folder / "cv.json").read_text())
+            score, how = cv["pooled"]["song_f1"], f"{cv['k']}-fold cross-validation, pooled out of fold"
+        elif (folder / "metrics.json").is_file():
+            score, how = json.loads((folder / "metrics.json").read_text())["test"]["song"]["quadrant"]["f1"], \
+                "its grid run's test split (one split)"
+        else:
+            score, how = None, "not estimated"
+        records.append({"name": folder.name, "members": len(members), "stage": info.get("stage"),
+                        "speech": folder.name.split("2")[0],
+                        "clips": info.get("data", {}).get("clips"), "song_f1": score, "estimated_by": how})
+    return records
+
+
+def resolve_model(name: str | Path) -> list[Path]:
+    """The model directories a ``--model`` value names: a model directory, or a shipped model's
+    name (``eng2eng``), which may be an ensemble."""
+    path = Path(name)
+    if (path / CONFIG_NAME).is_file() or path.exists():
+        return [path]
+    members = shipped_members(SHIPPED_MODELS / str(name))
+    if not members:
+        shipped = ", ".join(m["name"] for m in shipped_models())
+        raise ModelDirError(f"{name} is neither a model directory nor a shipped model (shipped: {shipped}); "
+                            "`quadpred models` lists them")
+    return members
+
+
 def shipped_members(folder: Path) -> list[Path]:
     """The model directories of a shipped model: the folder itself, or its ``member*/`` folders."""
     if (folder / CONFIG_NAME).is_file():
