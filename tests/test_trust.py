@@ -211,3 +211,15 @@ def test_models_lists_the_shipped_models_and_predict_takes_their_names(tmp_path:
     assert json.loads((tmp_path / "o" / "s0.wav.json").read_text())["model"] == "shipped/man2eng"
     assert main(["-q", "predict", str(tmp_path / "in"), "--model", "xyz2eng", "-o", str(tmp_path / "o")]) == 1
     assert "neither a model directory nor a shipped model" in capsys.readouterr().err
+
+
+def test_json_lines_on_stdout_for_scripts(tiny_model: Path, tmp_path: Path, capsys):
+    songs(tmp_path / "in", 2)
+    (tmp_path / "in" / "broken.wav").write_bytes(b"RIFF")
+    assert main(["-q", "predict", str(tmp_path / "in"), "--model", str(tiny_model), "-o", str(tmp_path / "o"),
+                 "--json"]) == 1
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert sorted(Path(r["file"]).name for r in rows) == ["broken.wav", "s0.wav", "s1.wav"]
+    assert [r["status"] == "ok" for r in sorted(rows, key=lambda r: r["file"])] == [False, True, True]
+    assert "2 file(s) done" in captured.err

@@ -240,10 +240,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
                                       hop_seconds=args.hop, precision=args.precision)
     result = predict_files(predictor, args.inputs, args.output, force=args.force, no_overwrite=args.no_overwrite,
                            progress=not args.quiet, plot=not args.no_plot)
+    report = sys.stderr if args.json else sys.stdout  # with --json, stdout holds only the JSON lines
+    for row in result.rows if args.json else []:
+        print(json.dumps(row))
     print(f"predict: {result.done} file(s) done, {result.skipped_existing} already there (--force redoes them), "
-          f"{len(result.failed)} skipped as unreadable; summary {result.summary}")
+          f"{len(result.failed)} skipped as unreadable; summary {result.summary}", file=report)
     for path, reason in result.failed.items():
-        print(f"  skipped {path}: {reason}")
+        print(f"  skipped {path}: {reason}", file=report)
     return 1 if result.failed else 0
 
 
@@ -512,6 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bf16: ~2x faster network on CPUs with AVX-512-BF16/AMX (probabilities within ~1e-2)")
     _add_device(p)
     p.add_argument("--force", action="store_true", help="redo files whose outputs exist")
+    p.add_argument("--json", action="store_true",
+                   help="print each file's summary row as a JSON line on stdout (the totals go to stderr)")
     p.add_argument("--no-overwrite", action="store_true",
                    help="refuse, before any work, when outputs there were made by another model or settings")
     p.set_defaults(func=cmd_predict)

@@ -412,10 +412,14 @@ def merged_summary(path: Path, rows: list[dict[str, Any]]) -> str:
 
 @dataclass
 class BatchResult:
+    """done: files predicted now; skipped_existing: kept from an earlier call; failed: file ->
+    why it was skipped; summary: the summary.csv; rows: this call's summary rows."""
+
     done: int
     skipped_existing: int
     failed: dict[str, str]
     summary: Path
+    rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def predict_files(predictor: Predictor, inputs: list[str | Path], out: str | Path, *, force: bool = False,
@@ -468,4 +472,4 @@ def predict_files(predictor: Predictor, inputs: list[str | Path], out: str | Pat
                          "valence_positive": means["valence"]["positive"], "model": result["model"],
                          "outputs": str(out / stem) + ".*"})
     write_text_atomic(out / "summary.csv", merged_summary(out / "summary.csv", rows))
-    return BatchResult(done=done, skipped_existing=kept, failed=failed, summary=out / "summary.csv")
+    return BatchResult(done=done, skipped_existing=kept, failed=failed, summary=out / "summary.csv", rows=rows)
