@@ -24,6 +24,13 @@ def test_the_generator_is_seeded():
     assert [d for n, d in first if not n.endswith(".ogg")] != [d for n, d in other if not n.endswith(".ogg")]
 
 
+def test_a_two_gigahertz_header_is_refused_at_once(tmp_path: Path):
+    path = tmp_path / "2ghz.wav"  # found by bench/fuzz.py: the resampler's filter for this took minutes
+    path.write_bytes(wav_header(1, 1, 2**31 - 1, 8, 2000) + bytes(2000))
+    assert watched_outcome(path, "load_audio", seconds=5.0) == "refused"
+    assert watched_outcome(path, "stream_log_mel", seconds=5.0) == "refused"
+
+
 def test_a_three_hertz_header_is_refused_at_once_with_the_reason(tmp_path: Path):
     path = tmp_path / "3hz.wav"
     path.write_bytes(wav_header(7, 1, 3, 8, 150_000) + bytes(150_000))  # u-law, 3 Hz: "14 hours"

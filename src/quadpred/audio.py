@@ -30,6 +30,9 @@ _TRUNCATION_TOLERANCE = 0.01
 MIN_SAMPLE_RATE = 4000
 """Lowest sample rate accepted: below it a header is damaged or the file is not audio (a
 155-KB file whose header said 3 Hz announced 14 hours)."""
+MAX_SAMPLE_RATE = 768_000
+"""Highest sample rate accepted (the highest in use); above it the resampler's filter alone takes
+minutes (a fuzzed header said 2,147,483,647 Hz)."""
 MAX_CHANNELS_IN_FILE = 64
 MAX_HOURS = 12.0
 """Longest recording accepted, so that no header can make a batch run for days."""
@@ -40,6 +43,9 @@ def check_header(path: Path, sample_rate: int, channels: int, frames: int) -> No
     if sample_rate < MIN_SAMPLE_RATE:
         raise AudioError(f"{path}: sample rate {sample_rate} Hz is below {MIN_SAMPLE_RATE} Hz; the header is "
                          "damaged or this is not audio: re-export it")
+    if sample_rate > MAX_SAMPLE_RATE:
+        raise AudioError(f"{path}: sample rate {sample_rate} Hz is above {MAX_SAMPLE_RATE} Hz; the header is "
+                         "damaged: re-export it")
     if not 1 <= channels <= MAX_CHANNELS_IN_FILE:
         raise AudioError(f"{path}: {channels} channels announced (at most {MAX_CHANNELS_IN_FILE} accepted); the "
                          "header is damaged: re-export it")
