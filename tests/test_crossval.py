@@ -77,6 +77,9 @@ def test_cross_validated_baseline_covers_every_song_once_and_resumes(tiny_study,
     assert (tmp_path / "cv" / "fold0" / "baseline" / "weights.pt").stat().st_mtime_ns == stamp
     with pytest.raises(TrainingError, match="other folds"):
         run_cv(music, tmp_path / "cv", method="baseline", store=store, run=run, k=3, seed=9, progress=False)
+    with pytest.raises(TrainingError, match="another method or recipe"):  # finished folds are not reused for it
+        run_cv(music, tmp_path / "cv", method="baseline", store=store, run=apply_overrides(run, ["train.epochs=3"]),
+               k=3, progress=False)
 
 
 def test_cv_refuses_bad_requests(tiny_study, tmp_path: Path):

@@ -6,6 +6,7 @@ decides anything inside its fold, so the pooled out-of-fold scores estimate how 
 on songs by unseen artists, and the k fold models together are an ensemble for prediction.
 
     <out>/folds.json       {clip id: fold} with k and the seed (a re-run must find the same)
+    <out>/method.json      the method and its recipe (likewise)
     <out>/fold<k>/         the fold's run: transfer stage folders (modeldir.py), or for a
                            hand-crafted method its songs' probabilities only
     <out>/fold<k>/songs.npz   held-out songs: ids, quadrant probabilities (songs, 4), targets
@@ -95,14 +96,17 @@ class FoldSongs:
         return {"songs": len(self.ids), "song_f1": f1, "song_loss": song_log_loss(self.probabilities, self.targets)}
 
 
-def _check_folds(out: Path, folds: dict[str, int], k: int, seed: int) -> None:
-    path = out / "folds.json"
-    record = {"k": k, "seed": seed, "folds": folds}
-    if path.is_file():
-        if json.loads(path.read_text()) != record:
-            raise TrainingError(f"{path} holds other folds (other clips, k or seed): choose another output folder")
-        return
-    write_json(path, record)
+def _check_folds(out: Path, folds: dict[str, int], k: int, seed: int, method: str, recipe: Any) -> None:
+    """Record the folds, the method and its recipe in ``out``; a re-run must find the same, since
+    finished folds are reused as they are."""
+    for name, record in (("folds.json", {"k": k, "seed": seed, "folds": folds}),
+                         ("method.json", json.loads(json.dumps({"method": method, "recipe": recipe})))):
+        path = out / name
+        if not path.is_file():
+            write_json(path, record)
+        elif json.loads(path.read_text()) != record:
+            what = "other folds (other clips, k or seed)" if name == "folds.json" else "another method or recipe"
+            raise TrainingError(f"{path} holds {what}: choose another output folder")
 
 
 def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = None,
@@ -125,7 +129,8 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     folds = assign_folds(clips, k, seed=seed)
-    _check_folds(out, folds, k, seed)
+    recipe = to_dict(run) if method in NETWORK_METHODS else None
+    _check_folds(out, folds, k, seed, method, recipe)
     started = time.perf_counter()
     if method in HANDCRAFTED_METHODS:  # computed once for every fold, timed apart from the folds' fits
         _functionals(clips, method, out, progress)
@@ -145,7 +150,7 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
         songs = FoldSongs.load(songs_path)
         results.append({"fold": fold, **songs.scores(), **_fold_extras(folder, stages, method)})
     summary = summarise(method, [FoldSongs.load(out / f"fold{f}" / "songs.npz") for f in range(k)], results,
-                        recipe=to_dict(run) if method in NETWORK_METHODS else None, seed=seed)
+                        recipe=recipe, seed=seed)
     summary["seconds_this_call"] = round(time.perf_counter() - started, 1)
     timing = _functionals_cache(out, method).with_suffix(".json")
     if method in HANDCRAFTED_METHODS and timing.is_file():

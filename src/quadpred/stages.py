@@ -261,10 +261,8 @@ def _train_transfer(clips: Sequence[Clip], store: FeatureStore, folder: Path, *,
     balance_by = targets[:, 0] if run.train.balance == "sampler" else None
     lr = run.train.learning_rate(stage)
     common = dict(folder=folder, config=run.train, lr=lr, device=device, progress=progress, on_epoch_end=on_epoch_end)
-    valid_songs = np.array([c.targets()["quadrant"] for c in valid_set.clips], dtype=np.int64)
     if stage != "feat-ext":
-        valid = _batches(valid_set, run, None, training=False)
-        scorer = SongScorer(valid, valid_set.clip_of_chunk(), valid_songs) if valid is not None else None
+        valid, scorer = _validation(valid_set, valid_set, run)
         return fit(model, objective, _batches(train_set, run, balance_by, training=True), valid,
                    song_scorer=scorer, **common)
     for parameter in model.encoder.parameters():
@@ -275,18 +273,26 @@ def _train_transfer(clips: Sequence[Clip], store: FeatureStore, folder: Path, *,
                  folder, embedding_bytes / 1e9)
     # augmented inputs differ every epoch, so their embeddings cannot be computed once
     if not run.train.cache_embeddings or embedding_bytes > EMBEDDING_CACHE_LIMIT or augment is not None:
-        valid = _batches(valid_set, run, None, training=False)
-        scorer = SongScorer(valid, valid_set.clip_of_chunk(), valid_songs) if valid is not None else None
+        valid, scorer = _validation(valid_set, valid_set, run)
         return fit(model, objective, _batches(train_set, run, balance_by, training=True), valid,
                    frozen=[model.encoder], song_scorer=scorer, **common)
     # the frozen encoder in eval mode is a fixed function: run it once per chunk, train the head on its outputs
     model.to(device)
     train_rows = TensorRows(_embed(model, train_set, device), train_set.targets)
     valid_rows = TensorRows(_embed(model, valid_set, device), valid_set.targets) if len(valid_set) else None
-    valid = _batches(valid_rows, run, None, training=False)
-    scorer = SongScorer(valid, valid_set.clip_of_chunk(), valid_songs) if valid is not None else None
+    valid, scorer = _validation(valid_rows, valid_set, run)
     return fit(model.head, objective, _batches(train_rows, run, balance_by, training=True), valid,
                save=model, song_scorer=scorer, **common)
+
+
+def _validation(rows: Any, chunks: ChunkDataset, run: RunConfig) -> tuple[Batches | None, SongScorer | None]:
+    """Validation batches of ``rows`` (the chunks themselves, or their cached embeddings in the
+    same order) and the scorer of their songs, or (None, None) without a validation split."""
+    valid = _batches(rows, run, None, training=False)
+    if valid is None:
+        return None, None
+    songs = np.array([c.targets()["quadrant"] for c in chunks.clips], dtype=np.int64)
+    return valid, SongScorer(valid, chunks.clip_of_chunk(), songs)
 
 
 NORM_SAMPLE = 4096  # training chunks whose statistics standardise the inputs (model.input_norm)
