@@ -21,6 +21,7 @@ import tempfile
 import traceback
 from collections import Counter
 from collections.abc import Iterator
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import numpy as np
@@ -97,16 +98,16 @@ def hostile_files(count: int, seed: int = 0) -> Iterator[tuple[str, bytes]]:
             yield f"{number}-flipped.{kind}", bytes(data)
 
 
-def _read(path: str, reader: str, queue: multiprocessing.Queue, memory_bytes: int) -> None:
+def _read(path: str, reader: str, sender: Connection, memory_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     torch.set_num_threads(1)  # a forked child re-creating the parent's thread pool takes seconds
     try:
         array = load_audio(path) if reader == "load_audio" else stream_log_mel(path)[0]
-        queue.put("ok" if np.all(np.isfinite(array)) else "nan")
+        sender.send("ok" if np.all(np.isfinite(array)) else "nan")
     except AudioError:
-        queue.put("refused")
+        sender.send("refused")
     except BaseException:  # noqa: BLE001 - anything else is what the fuzz suite looks for
-        queue.put("foreign: " + traceback.format_exc(limit=2).strip().splitlines()[-1][:200])
+        sender.send("foreign: " + traceback.format_exc(limit=2).strip().splitlines()[-1][:200])
 
 
 @functools.cache
@@ -123,16 +124,19 @@ def watched_outcome(path: Path, reader: str, *, seconds: float = 10.0, memory_by
     """The outcome of one reader ('load_audio' or 'stream_log_mel') on one file, in a child process."""
     warm_up()
     context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    child = context.Process(target=_read, args=(str(path), reader, queue, memory_bytes))
+    # a pipe, not a Queue: a Queue starts a feeder thread, and a thread started in a child forked
+    # from a multi-threaded parent (pytest after torch, tqdm, ...) can wait forever
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_read, args=(str(path), reader, sender, memory_bytes))
     child.start()
+    sender.close()
     child.join(seconds)
     if child.is_alive():
         child.kill()
         child.join()
         return "hang"
-    if not queue.empty():
-        return queue.get()
+    if receiver.poll():
+        return receiver.recv()
     return f"crash (exit {child.exitcode})"
 
 
