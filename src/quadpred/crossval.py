@@ -170,12 +170,23 @@ def _network_fold(part: list[Clip], store: Any, folder: Path, encoder: str | Pat
 
     transfer_stages(part, store, folder, encoder=encoder, stages=stages or (), run=run, device=device,
                     progress=progress)
-    predictions = SplitPredictions.load(_stage_folder(folder, stages) / "predictions_test.npz")
+    return held_out_songs(SplitPredictions.load(_stage_folder(folder, stages) / "predictions_test.npz"))
+
+
+def held_out_songs(predictions: Any, how: str = "mean") -> FoldSongs:
+    """The songs of a split's chunk predictions (stages.SplitPredictions): each song's quadrant
+    probabilities from its chunks' by 'mean' (what `predict` reports) or 'log-mean' (normalised
+    geometric mean)."""
+    chunks = predictions.probabilities["quadrant"]
+    if how == "log-mean":
+        chunks = np.log(np.clip(chunks, 1e-7, 1.0))
     column = list(TASKS).index("quadrant")
-    probabilities, targets = song_level(predictions.probabilities["quadrant"], predictions.chunk_clip,
-                                        predictions.targets[:, column])
+    songs, targets = song_level(chunks, predictions.chunk_clip, predictions.targets[:, column])
+    if how == "log-mean":
+        songs = np.exp(songs - songs.max(axis=1, keepdims=True))
+        songs /= songs.sum(axis=1, keepdims=True)
     ids = [predictions.clip_ids[i] for i in np.unique(predictions.chunk_clip)]
-    return FoldSongs(ids, probabilities, targets)
+    return FoldSongs(ids, songs, targets)
 
 
 def _functionals_cache(out: Path, method: str) -> Path:
@@ -271,17 +282,7 @@ def reaggregate(folder: Path, how: str = "log-mean", *, seed: int = 0) -> dict[s
     stage = _stage_folder(folder / "fold0", NETWORK_METHODS[method]).name
     folds, results = [], []
     for fold in range(record["k"]):
-        predictions = SplitPredictions.load(folder / f"fold{fold}" / stage / "predictions_test.npz")
-        chunks = predictions.probabilities["quadrant"]
-        if how == "log-mean":
-            chunks = np.log(np.clip(chunks, 1e-7, 1.0))
-        column = list(TASKS).index("quadrant")
-        songs, targets = song_level(chunks, predictions.chunk_clip, predictions.targets[:, column])
-        if how == "log-mean":
-            songs = np.exp(songs - songs.max(axis=1, keepdims=True))
-            songs /= songs.sum(axis=1, keepdims=True)
-        ids = [predictions.clip_ids[i] for i in np.unique(predictions.chunk_clip)]
-        folds.append(FoldSongs(ids, songs, targets))
+        folds.append(held_out_songs(SplitPredictions.load(folder / f"fold{fold}" / stage / "predictions_test.npz"), how))
         results.append({"fold": fold, **folds[-1].scores()})
     return summarise(f"{method} ({how})", folds, results, recipe=None, seed=seed)
 

@@ -3,6 +3,7 @@ jobs over worker processes with a progress bar."""
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import signal
@@ -42,6 +43,16 @@ def bar_off(progress: bool) -> bool | None:
     """tqdm's ``disable`` for a wanted progress bar: None lets tqdm draw it on a terminal only,
     so a log file gets no carriage-return updates (the steps' info lines say what was done)."""
     return None if progress else True
+
+
+def hash_files(paths: Iterable[Path], digest: Any = None) -> Any:
+    """``digest`` (a new SHA-256 by default) updated with the bytes of each file, read 1 MiB at a time."""
+    digest = digest if digest is not None else hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest
 
 
 def current_umask() -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import io
 import json
 import logging
@@ -32,7 +31,7 @@ from . import __version__
 from .audio import audio_files_below, mono_from_array, to_model_input
 from .errors import AudioError, ModelDirError, QuadpredError
 from .features import chunk, chunk_starts, compute_log_mel
-from .files import atomic_path, bar_off, remove_stale_temporaries, write_text_atomic
+from .files import atomic_path, bar_off, hash_files, remove_stale_temporaries, write_text_atomic
 from .labels import QUADRANT_MEANINGS, QUADRANTS, TASKS
 from .modeldir import CONFIG_NAME, WEIGHTS_NAME, configs_of, load_model
 from .streaming import stream_log_mel
@@ -314,13 +313,7 @@ def model_name(folder: str | Path) -> str:
 
 def model_digest(folders: Sequence[str | Path]) -> str:
     """SHA-256 (16 hex digits) of the weights and config of one or several model directories."""
-    digest = hashlib.sha256()
-    for folder in folders:
-        for name in (CONFIG_NAME, WEIGHTS_NAME):
-            with open(Path(folder) / name, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-    return digest.hexdigest()[:16]
+    return hash_files(Path(folder) / name for folder in folders for name in (CONFIG_NAME, WEIGHTS_NAME)).hexdigest()[:16]
 
 
 # --- batches of files ------------------------------------------------------------------------

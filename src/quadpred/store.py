@@ -35,7 +35,7 @@ from .audio import load_audio
 from .config import FeatureConfig, SmileConfig, feature_config_from_dict, save_json, to_dict
 from .errors import AudioError, StoreError
 from .features import chunk_starts, compute_log_mel
-from .files import atomic_path, map_jobs, remove_stale_temporaries, write_text_atomic
+from .files import atomic_path, hash_files, map_jobs, remove_stale_temporaries, write_text_atomic
 from .manifest import Clip
 from .streaming import stream_log_mel
 
@@ -77,11 +77,12 @@ def audio_source(path: str | Path) -> dict[str, Any]:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return hash_files([path]).hexdigest()
+
+
+def array_entry(target: Path, data: bytes, frames: int, source: dict[str, Any]) -> dict[str, Any]:
+    """The index entry of an array file written with ``data``: what whole_array checks on reuse."""
+    return {"file": target.name, "frames": frames, "source": source, "bytes": len(data), "crc32": zlib.crc32(data)}
 
 
 def _extract_one(job: tuple[str, str, str, AnyFeatureConfig]) -> tuple[str, dict | str]:
@@ -102,8 +103,7 @@ def _extract_one(job: tuple[str, str, str, AnyFeatureConfig]) -> tuple[str, dict
     data = buffer.getvalue()
     with atomic_path(Path(target)) as tmp:
         tmp.write_bytes(data)
-    return clip_id, {"file": Path(target).name, "frames": int(spec.shape[-1]), "source": source,
-                     "bytes": len(data), "crc32": zlib.crc32(data)}
+    return clip_id, array_entry(Path(target), data, int(spec.shape[-1]), source)
 
 
 def whole_array(path: Path, entry: dict[str, Any], rows: int) -> bool:
@@ -285,9 +285,7 @@ def _adopt(target: Path, audio: str, rows: int) -> dict[str, Any] | None:
         shape = np.load(target, mmap_mode="r").shape
         if len(shape) != 2 or shape[0] != rows:
             return None
-        data = target.read_bytes()
-        return {"file": target.name, "frames": int(shape[1]), "source": audio_source(audio),
-                "bytes": len(data), "crc32": zlib.crc32(data)}
+        return array_entry(target, target.read_bytes(), int(shape[1]), audio_source(audio))
     except (OSError, ValueError):
         return None
 
