@@ -1,11 +1,15 @@
 """The cross-validation comparison of docs/results.md: one row per `quadpred cv` folder (same
 folds), and each folder's summaries kept in docs/results/cv/<name>/ (cv.json, cv.md, folds.json).
 
-    python scripts/cv_table.py CV_DIR [CV_DIR ...] [--keep docs/results/cv] [--fuse A B]
+    python scripts/cv_table.py CV_DIR [CV_DIR ...] [--keep docs/results/cv] [--fuse A B ...] [--stack A B ...]
 
-``--fuse A B``: a row for the late fusion of two of the folders (the mean of their out-of-fold
-song probabilities, crossval.fuse). ``--log-mean DIR``: a row for a network folder with its songs
-aggregated by the mean of the chunks' log-probabilities (crossval.reaggregate).
+``--fuse A B ...``: a row for the late fusion of folders (the mean of their out-of-fold song
+probabilities, crossval.fuse); ``--stack A B ...``: a row for their stacked fusion (a logistic
+regression on their log-probabilities fitted on the other folds, crossval.stack).
+``--paired A B``: a line with the pooled F of A minus that of B, its paired song-bootstrap
+interval and p-value (crossval.paired).
+``--log-mean DIR``: a row for a network folder with its songs aggregated by the mean of the
+chunks' log-probabilities (crossval.reaggregate).
 """
 
 from __future__ import annotations
@@ -34,10 +38,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", type=Path)
     parser.add_argument("--keep", type=Path, help="copy each folder's summaries below this folder")
-    parser.add_argument("--fuse", nargs=2, type=Path, action="append", default=[], metavar=("A", "B"),
-                        help="add the late fusion of two cross-validation folders")
+    parser.add_argument("--fuse", nargs="+", type=Path, action="append", default=[], metavar="DIR",
+                        help="add the late fusion (mean) of these cross-validation folders")
+    parser.add_argument("--stack", nargs="+", type=Path, action="append", default=[], metavar="DIR",
+                        help="add the stacked fusion (logistic regression) of these folders")
     parser.add_argument("--log-mean", type=Path, action="append", default=[], metavar="DIR",
                         help="add a network folder with songs aggregated by the mean of log-probabilities")
+    parser.add_argument("--paired", nargs=2, type=Path, action="append", default=[], metavar=("A", "B"),
+                        help="print the paired difference of pooled F between two folders")
     args = parser.parse_args()
     folds = {json.dumps(json.loads((f / "folds.json").read_text()), sort_keys=True) for f in args.folders}
     if len(folds) != 1:
@@ -56,10 +64,19 @@ def main() -> None:
         from quadpred.crossval import reaggregate
 
         print(summary_row(f"{folder.name}, songs by mean log-probability", reaggregate(folder, "log-mean")))
-    for pair in args.fuse:
-        from quadpred.crossval import fuse
+    from quadpred.crossval import fuse, paired, stack
 
-        print(summary_row(f"fusion: {pair[0].name} + {pair[1].name}", fuse(pair)))
+    for group in args.fuse:
+        print(summary_row("fusion (mean): " + " + ".join(f.name for f in group), fuse(group)))
+    for group in args.stack:
+        print(summary_row("fusion (stacked): " + " + ".join(f.name for f in group), stack(group)))
+    if args.paired:
+        print()
+    for a, b in args.paired:
+        test = paired(a, b)
+        low, high = test["ci95"]
+        print(f"- {test['a']} - {test['b']}: pooled F {test['difference']:+.3f} "
+              f"(95 % paired song bootstrap {low:+.3f} to {high:+.3f}, p = {test['p_value']:.2f})")
 
 
 if __name__ == "__main__":

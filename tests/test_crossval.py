@@ -108,6 +108,21 @@ def test_handcrafted_reference_runs_on_the_same_folds(tiny_study, tmp_path: Path
     assert (tmp_path / "functionals-egemaps.npz").is_file() and summary["pooled"]["songs"] == len(music)
 
 
+def test_svm_reference_gives_calibrated_probabilities_without_deprecation_warnings():
+    import warnings
+
+    from quadpred.functionals import fit_predict
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(160) % 4
+    values = rng.normal(size=(160, 5)) + labels[:, None]  # separable enough to learn
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        probabilities = fit_predict(values[:120], labels[:120], [f"a{i % 30}" for i in range(120)], values[120:])
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
+    assert (probabilities.argmax(axis=1) == labels[120:]).mean() >= 0.75
+
+
 def write_cv(folder: Path, folds: dict, probabilities: np.ndarray, targets: np.ndarray, k: int = 2) -> None:
     folder.mkdir(parents=True)
     (folder / "folds.json").write_text(json.dumps({"k": k, "seed": 0, "folds": folds}))
@@ -135,6 +150,22 @@ def test_late_fusion_averages_song_probabilities_on_the_same_folds(tmp_path: Pat
     write_cv(tmp_path / "c", {f"s{i}": (i + 1) % 2 for i in range(40)}, b, targets)
     with pytest.raises(TrainingError, match="same folds"):
         fuse([tmp_path / "a", tmp_path / "c"])
+
+
+def test_stacked_fusion_learns_from_other_folds_what_a_mean_cannot(tmp_path: Path):
+    from quadpred.crossval import fuse, stack
+
+    rng = np.random.default_rng(1)
+    targets = rng.integers(0, 4, 200)
+    folds = {f"s{i}": i % 4 for i in range(200)}
+    noisy = np.where(rng.random(200) < 0.5, targets, rng.integers(0, 4, 200))
+    write_cv(tmp_path / "weak", folds, np.eye(4)[noisy] * 0.6 + 0.1, targets, k=4)
+    # a method that is always right about the song, under the wrong names (Q1 called Q2, ...)
+    write_cv(tmp_path / "renamed", folds, np.eye(4)[(targets + 1) % 4] * 0.6 + 0.1, targets, k=4)
+    stacked = stack([tmp_path / "weak", tmp_path / "renamed"])
+    assert stacked["pooled"]["song_f1"] > 0.95
+    assert fuse([tmp_path / "weak", tmp_path / "renamed"])["pooled"]["song_f1"] < 0.6
+    assert stacked["method"].startswith("stack of weak + renamed") and len(stacked["folds"]) == 4
 
 
 def test_reaggregating_songs_by_mean_probability_gives_the_run_s_own_scores(tiny_study, tmp_path: Path):

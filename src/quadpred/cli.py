@@ -145,15 +145,16 @@ def cmd_transfer(args: argparse.Namespace) -> None:
 
 
 def cmd_cv(args: argparse.Namespace) -> None:
-    from .crossval import NETWORK_METHODS, run_cv
+    from .crossval import NETWORK_METHODS, PROBE_METHODS, run_cv
     from .manifest import read_manifest
     from .store import FeatureStore
 
     run = _run_config(args)
     clips = [clip for manifest in args.manifests for clip in read_manifest(manifest)]
-    if args.method in NETWORK_METHODS and not args.features:
-        raise QuadpredError(f"method {args.method} trains a network: give --features STORE")
-    store = FeatureStore.open(args.features, kind="logmel") if args.method in NETWORK_METHODS else None
+    reads_logmels = args.method in (*NETWORK_METHODS, *PROBE_METHODS)
+    if reads_logmels and not args.features:
+        raise QuadpredError(f"method {args.method} reads log-mels: give --features STORE")
+    store = FeatureStore.open(args.features, kind="logmel") if reads_logmels else None
     summary = run_cv(clips, args.output, method=args.method, store=store, encoder=args.encoder, run=run,
                      k=args.folds, seed=args.seed, device=args.device, progress=not args.quiet)
     print((Path(args.output) / "cv.md").read_text())
@@ -434,17 +435,20 @@ def build_parser() -> argparse.ArgumentParser:
                                    "manifest's group) and stratified by quadrant; each fold's songs held out once, "
                                    "the others training the model (15 %% of them, by artist, choosing its epoch). "
                                    "Methods: baseline (random initialisation), feat-ext or full (from --encoder), "
-                                   "and the hand-crafted references egemaps-svm, egemaps-logreg, compare-svm, "
-                                   "compare-logreg (openSMILE functionals of each clip). Writes OUTPUT/folds.json, "
+                                   "the hand-crafted references egemaps-svm, egemaps-logreg, compare-svm, "
+                                   "compare-logreg (openSMILE functionals of each clip), and the probes "
+                                   "probe-svm, probe-logreg (the frozen --encoder's embeddings of each clip, "
+                                   "pooled; --encoder random for random weights). Writes OUTPUT/folds.json, "
                                    "OUTPUT/fold<k>/ (model directories: an ensemble for `predict --model`), "
                                    "OUTPUT/cv.json and cv.md (song-level macro F and log-loss per fold, mean, sd, "
                                    "pooled out-of-fold F with a 95 %% song-bootstrap interval). Resumable.")
     p.add_argument("manifests", nargs="+", help="labelled music manifest(s) from `quadpred prepare`")
     p.add_argument("-o", "--output", required=True, help="output folder of the cross-validation")
     p.add_argument("--method", required=True, choices=("baseline", "feat-ext", "full", "egemaps-svm",
-                                                       "egemaps-logreg", "compare-svm", "compare-logreg"))
-    p.add_argument("--features", help="feature store root (network methods)")
-    p.add_argument("--encoder", help="pretrained model directory (feat-ext, full)")
+                                                       "egemaps-logreg", "compare-svm", "compare-logreg",
+                                                       "probe-svm", "probe-logreg"))
+    p.add_argument("--features", help="feature store root (network methods and probes)")
+    p.add_argument("--encoder", help="pretrained model directory (feat-ext, full, probes), or 'random' (probes)")
     p.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the fold assignment (default 0)")
     _add_run_settings(p)

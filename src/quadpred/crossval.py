@@ -8,7 +8,7 @@ on songs by unseen artists, and the k fold models together are an ensemble for p
     <out>/folds.json       {clip id: fold} with k and the seed (a re-run must find the same)
     <out>/method.json      the method and its recipe (likewise)
     <out>/fold<k>/         the fold's run: transfer stage folders (modeldir.py), or for a
-                           hand-crafted method its songs' probabilities only
+                           hand-crafted method or a probe its songs' probabilities only
     <out>/fold<k>/songs.npz   held-out songs: ids, quadrant probabilities (songs, 4), targets
     <out>/cv.json, cv.md   per-fold and pooled out-of-fold song-level scores
 """
@@ -30,7 +30,7 @@ from .errors import TrainingError
 from .files import atomic_path, write_text_atomic
 from .labels import QUADRANTS, TASKS
 from .manifest import Clip, check_leakage, split_by_group
-from .metrics import cluster_confusions, interval, macro_f1_from_confusion, macro_scores, song_level
+from .metrics import cluster_confusions, interval, macro_f1_from_confusion, macro_scores, paired_p_value, song_level
 from .modeldir import write_json
 from .selection import song_log_loss
 
@@ -41,7 +41,9 @@ NETWORK_METHODS: dict[str, tuple[str, ...] | None] = {
     "baseline": None, "feat-ext": ("feat-ext",), "full": ("feat-ext", "full"),
 }
 HANDCRAFTED_METHODS = ("egemaps-svm", "egemaps-logreg", "compare-svm", "compare-logreg")
-CV_METHODS = (*NETWORK_METHODS, *HANDCRAFTED_METHODS)
+# a frozen encoder's pooled clip embeddings (probe.py) read by the same classifiers
+PROBE_METHODS = ("probe-svm", "probe-logreg")
+CV_METHODS = (*NETWORK_METHODS, *HANDCRAFTED_METHODS, *PROBE_METHODS)
 VALID_SHARE = 0.15
 BOOTSTRAP = 2000
 
@@ -117,10 +119,11 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
     if method not in CV_METHODS:
         raise TrainingError(f"cross-validation method {method!r} unknown: use one of {', '.join(CV_METHODS)}")
     stages = NETWORK_METHODS.get(method)
-    if method in NETWORK_METHODS and store is None:
-        raise TrainingError(f"method {method} trains a network: give the feature store (--features)")
-    if stages and encoder is None:
-        raise TrainingError(f"method {method} starts from a pretrained encoder: give --encoder")
+    if method in (*NETWORK_METHODS, *PROBE_METHODS) and store is None:
+        raise TrainingError(f"method {method} reads log-mels: give the feature store (--features)")
+    if (stages or method in PROBE_METHODS) and encoder is None:
+        raise TrainingError(f"method {method} starts from a pretrained encoder: give --encoder"
+                            + (" (or 'random')" if method in PROBE_METHODS else ""))
     if method == "baseline" and encoder is not None:
         raise TrainingError("the baseline starts from random weights: give no encoder")
     unlabelled = [c.id for c in clips if c.quadrant is None]
@@ -130,10 +133,19 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
     out.mkdir(parents=True, exist_ok=True)
     folds = assign_folds(clips, k, seed=seed)
     recipe = to_dict(run) if method in NETWORK_METHODS else None
+    values = None
+    if method in PROBE_METHODS:
+        from .probe import probe_encoder
+
+        module, key = probe_encoder(encoder, store, seed=seed)
+        recipe = {"encoder": key}
     _check_folds(out, folds, k, seed, method, recipe)
     started = time.perf_counter()
-    if method in HANDCRAFTED_METHODS:  # computed once for every fold, timed apart from the folds' fits
-        _functionals(clips, method, out, progress)
+    # clip features are computed once for every fold, timed apart from the folds' fits
+    if method in HANDCRAFTED_METHODS:
+        values = _functionals(clips, method, out, progress)
+    elif method in PROBE_METHODS:
+        values = _embeddings(clips, module, key, store, out, device)
     results = []
     for fold in range(k):
         folder = out / f"fold{fold}"
@@ -143,7 +155,7 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
         if not songs_path.is_file():
             log.info("%s: fold %d of %d", out, fold + 1, k)
             songs = _network_fold(part, store, folder, encoder, stages, run, device, progress) \
-                if method in NETWORK_METHODS else _handcrafted_fold(part, method, out, seed, progress)
+                if values is None else _classifier_fold(part, values, method, seed)
             folder.mkdir(parents=True, exist_ok=True)
             songs.save(songs_path)
             write_json(folder / "fold.json", {"seconds": round(time.perf_counter() - fold_started, 1)})
@@ -152,8 +164,8 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
     summary = summarise(method, [FoldSongs.load(out / f"fold{f}" / "songs.npz") for f in range(k)], results,
                         recipe=recipe, seed=seed)
     summary["seconds_this_call"] = round(time.perf_counter() - started, 1)
-    timing = _functionals_cache(out, method).with_suffix(".json")
-    if method in HANDCRAFTED_METHODS and timing.is_file():
+    timing = _clip_values_cache(out, method, recipe).with_suffix(".json")
+    if values is not None and timing.is_file():
         summary["features_seconds"] = json.loads(timing.read_text())["seconds"]
     write_json(out / "cv.json", summary)
     write_text_atomic(out / "cv.md", markdown(summary))
@@ -189,7 +201,11 @@ def held_out_songs(predictions: Any, how: str = "mean") -> FoldSongs:
     return FoldSongs(ids, songs, targets)
 
 
-def _functionals_cache(out: Path, method: str) -> Path:
+def _clip_values_cache(out: Path, method: str, recipe: dict[str, Any] | None) -> Path:
+    """Where the clip features of a classifier method are cached: beside ``out``, shared by the
+    methods of one feature set or encoder."""
+    if method.startswith("probe"):
+        return out.parent / f"embeddings-{recipe['encoder']}.npz"  # type: ignore[index]
     return out.parent / f"functionals-{method.split('-')[0]}.npz"
 
 
@@ -199,7 +215,7 @@ def _functionals(clips: Sequence[Clip], method: str, out: Path, progress: bool) 
     from .functionals import clip_functionals
 
     ordered = sorted(clips, key=lambda c: c.id)
-    cache = _functionals_cache(out, method)
+    cache = _clip_values_cache(out, method, None)
     computed_before = cache.is_file()
     started = time.perf_counter()
     values = clip_functionals([c.path for c in ordered], [c.id for c in ordered], method.split("-")[0], cache,
@@ -209,13 +225,27 @@ def _functionals(clips: Sequence[Clip], method: str, out: Path, progress: bool) 
     return values
 
 
-def _handcrafted_fold(part: list[Clip], method: str, out: Path, seed: int, progress: bool) -> FoldSongs:
+def _embeddings(clips: Sequence[Clip], module: Any, key: str, store: Any, out: Path, device: str) -> np.ndarray:
+    """(clips sorted by id, values): a frozen encoder's pooled embeddings of every clip, cached
+    beside ``out`` with the seconds they took."""
+    from .probe import cached_embeddings
+
+    cache = _clip_values_cache(out, "probe", {"encoder": key})
+    computed_before = cache.is_file()
+    started = time.perf_counter()
+    values = cached_embeddings(module, key, store, clips, cache, device=device)
+    if not computed_before:
+        write_json(cache.with_suffix(".json"), {"seconds": round(time.perf_counter() - started, 1), "clips": len(clips)})
+    return values
+
+
+def _classifier_fold(part: list[Clip], values: np.ndarray, method: str, seed: int) -> FoldSongs:
+    """A classifier method's fold: fitted on the fold's train and valid clips' ``values`` (every
+    clip's row, sorted by id), applied to its held-out clips."""
     from .functionals import fit_predict
 
     classifier = method.split("-")[1]
     ordered = sorted(part, key=lambda c: c.id)
-    values = _functionals(part, method, out, progress)
-    # the functionals cache holds every clip once, sorted by id: the same rows for every fold
     row = {c.id: i for i, c in enumerate(ordered)}
     train = [c for c in part if c.split in ("train", "valid")]
     test = [c for c in part if c.split == "test"]
@@ -287,26 +317,81 @@ def reaggregate(folder: Path, how: str = "log-mean", *, seed: int = 0) -> dict[s
     return summarise(f"{method} ({how})", folds, results, recipe=None, seed=seed)
 
 
+def _aligned_folds(folders: Sequence[Path]) -> list[list[FoldSongs]]:
+    """Per fold, each folder's held-out songs in the first folder's song order; the folders must
+    have been cross-validated on the same folds."""
+    records = [json.loads((Path(f) / "folds.json").read_text()) for f in folders]
+    if any(r != records[0] for r in records):
+        raise TrainingError("fusion needs cross-validations on the same folds (same clips, k and seed)")
+    aligned = []
+    for fold in range(records[0]["k"]):
+        parts = [FoldSongs.load(Path(f) / f"fold{fold}" / "songs.npz") for f in folders]
+        order = {song: i for i, song in enumerate(parts[0].ids)}
+        rows = []
+        for part in parts:
+            probabilities = np.zeros_like(parts[0].probabilities)
+            probabilities[[order[s] for s in part.ids]] = part.probabilities
+            rows.append(FoldSongs(parts[0].ids, probabilities, parts[0].targets))
+        aligned.append(rows)
+    return aligned
+
+
+def _fused_summary(name: str, fused: list[FoldSongs], seed: int) -> dict[str, Any]:
+    results = [{"fold": fold, **songs.scores()} for fold, songs in enumerate(fused)]
+    return summarise(name, fused, results, recipe=None, seed=seed)
+
+
 def fuse(folders: Sequence[Path], *, seed: int = 0) -> dict[str, Any]:
     """Late fusion of cross-validations run on the same folds: per held-out song, the mean of the
     methods' quadrant probabilities (no weights to fit, so no fold is used twice). Returns a
     summary like :func:`run_cv`'s."""
-    records = [json.loads((Path(f) / "folds.json").read_text()) for f in folders]
-    if any(r != records[0] for r in records):
-        raise TrainingError("fusion needs cross-validations on the same folds (same clips, k and seed)")
-    k = records[0]["k"]
-    fused, results = [], []
-    for fold in range(k):
-        parts = [FoldSongs.load(Path(f) / f"fold{fold}" / "songs.npz") for f in folders]
-        order = {song: i for i, song in enumerate(parts[0].ids)}
-        rows = [np.array([order[s] for s in p.ids]) for p in parts]
+    fused = [FoldSongs(parts[0].ids, np.mean([p.probabilities for p in parts], axis=0), parts[0].targets)
+             for parts in _aligned_folds(folders)]
+    return _fused_summary("mean of " + " + ".join(Path(f).name for f in folders), fused, seed)
+
+
+STACK_C = 1.0  # the stacker's inverse regularisation: fixed, since no fold is left to choose it
+
+
+def stack(folders: Sequence[Path], *, seed: int = 0) -> dict[str, Any]:
+    """Stacked late fusion: for each fold, a multinomial logistic regression on the methods'
+    quadrant log-probabilities (songs, 4 * methods), fitted on the other folds' out-of-fold songs
+    and applied to the fold's own. (The other folds' probabilities come from models that trained
+    on this fold's songs, as in any cross-validated stacking; their labels never reach the stacker.)"""
+    from sklearn.linear_model import LogisticRegression
+
+    aligned = _aligned_folds(folders)
+
+    def inputs(parts: list[FoldSongs]) -> np.ndarray:
+        return np.concatenate([np.log(np.clip(p.probabilities, 1e-6, 1.0)) for p in parts], axis=1)
+
+    stacked = []
+    for fold, parts in enumerate(aligned):
+        others = [p for f, p in enumerate(aligned) if f != fold]
+        x = np.concatenate([inputs(p) for p in others])
+        y = np.concatenate([p[0].targets for p in others])
+        model = LogisticRegression(C=STACK_C, max_iter=2000).fit(x, y)
         probabilities = np.zeros_like(parts[0].probabilities)
-        for part, index in zip(parts, rows):
-            probabilities[index] += part.probabilities / len(parts)
-        songs = FoldSongs(parts[0].ids, probabilities, parts[0].targets)
-        fused.append(songs)
-        results.append({"fold": fold, **songs.scores()})
-    return summarise("mean of " + " + ".join(Path(f).name for f in folders), fused, results, recipe=None, seed=seed)
+        probabilities[:, model.classes_] = model.predict_proba(inputs(parts))
+        stacked.append(FoldSongs(parts[0].ids, probabilities, parts[0].targets))
+    return _fused_summary("stack of " + " + ".join(Path(f).name for f in folders), stacked, seed)
+
+
+def paired(a: Path, b: Path, *, seed: int = 0, resamples: int = BOOTSTRAP) -> dict[str, Any]:
+    """Pooled out-of-fold song F of ``a`` minus that of ``b`` (cross-validated on the same folds),
+    with its 95 % paired song-bootstrap interval and two-sided p-value."""
+    aligned = _aligned_folds([a, b])
+    first, second = pool([parts[0] for parts in aligned]), pool([parts[1] for parts in aligned])
+    n = len(first.ids)
+    draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    scores = []
+    for songs in (first, second):
+        per_song = cluster_confusions(songs.targets, songs.probabilities.argmax(axis=1), np.arange(n), n, len(QUADRANTS))
+        scores.append(macro_f1_from_confusion(per_song[draws].sum(axis=1)))
+    difference = scores[0] - scores[1]
+    return {"a": Path(a).name, "b": Path(b).name,
+            "difference": first.scores()["song_f1"] - second.scores()["song_f1"],
+            "ci95": list(interval(difference)), "p_value": paired_p_value(difference)}
 
 
 def markdown(summary: dict[str, Any]) -> str:

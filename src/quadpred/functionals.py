@@ -58,6 +58,7 @@ def fit_predict(train: np.ndarray, labels: np.ndarray, groups: Sequence[str], te
                 classifier: str = "svm", seed: int = 0) -> np.ndarray:
     """Quadrant probabilities (test clips, 4) from a standardised SVM (RBF) or logistic regression
     fitted on ``train`` (clips, values); C chosen by artist-grouped inner CV on macro F."""
+    from sklearn.calibration import CalibratedClassifierCV
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV, GroupKFold
     from sklearn.pipeline import make_pipeline
@@ -66,10 +67,13 @@ def fit_predict(train: np.ndarray, labels: np.ndarray, groups: Sequence[str], te
 
     if classifier not in CLASSIFIERS:
         raise QuadpredError(f"classifier {classifier!r} unknown: use {' or '.join(CLASSIFIERS)}")
-    model = SVC(kernel="rbf", probability=True, random_state=seed) if classifier == "svm" \
-        else LogisticRegression(max_iter=2000)
-    search = GridSearchCV(make_pipeline(StandardScaler(), model), {f"{type(model).__name__.lower()}__C": C_VALUES},
-                          scoring="f1_macro", cv=GroupKFold(INNER_FOLDS))
+    if classifier == "svm":  # probabilities by Platt scaling on internal folds, refitted on all
+        model = CalibratedClassifierCV(SVC(kernel="rbf", random_state=seed), ensemble=False)
+        grid = {"calibratedclassifiercv__estimator__C": C_VALUES}
+    else:
+        model = LogisticRegression(max_iter=2000)
+        grid = {"logisticregression__C": C_VALUES}
+    search = GridSearchCV(make_pipeline(StandardScaler(), model), grid, scoring="f1_macro", cv=GroupKFold(INNER_FOLDS))
     search.fit(np.nan_to_num(train), labels, groups=list(groups))
     probabilities = np.zeros((len(test), len(TASKS["quadrant"])))
     probabilities[:, search.classes_] = search.predict_proba(np.nan_to_num(test))

@@ -1,0 +1,74 @@
+"""Frozen-encoder probes: pooled clip embeddings read by a classifier, cross-validated by artist."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from quadpred.crossval import FoldSongs, run_cv
+from quadpred.errors import TrainingError
+from quadpred.probe import clip_embeddings, probe_encoder
+from quadpred.store import ChunkDataset
+
+
+def test_clip_embedding_is_the_mean_and_spread_of_its_chunks_frame_averaged_outputs(tiny_study, tiny_model):
+    clips, store = tiny_study
+    music = clips["music_eng"][:3]
+    encoder, key = probe_encoder(tiny_model, store)
+    assert len(key) == 16  # the weights' digest names the encoder
+    values = clip_embeddings(encoder, store, music, device="cpu")
+    channels = encoder.out_channels
+    mels = store.config.n_mels // encoder.mel_reduction
+    assert values.shape == (3, 2 * channels * mels)
+    chunks = ChunkDataset(store, music[1:2], hop_frames=store.config.predict_hop_frames)
+    x = torch.stack([chunks[i][0] for i in range(len(chunks))])
+    with torch.no_grad():
+        outputs = encoder(x).mean(dim=3).flatten(1).numpy()
+    np.testing.assert_allclose(values[1, :channels * mels], outputs.mean(axis=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(values[1, channels * mels:], outputs.std(axis=0), rtol=1e-3, atol=1e-4)
+    np.testing.assert_array_equal(clip_embeddings(encoder, store, music, device="cpu", batch_size=7), values)
+
+
+def test_random_probe_cross_validates_every_song_once_caches_and_repeats(tiny_study, tmp_path: Path):
+    clips, store = tiny_study
+    music = clips["music_eng"]
+    summary = run_cv(music, tmp_path / "cv", method="probe-logreg", store=store, encoder="random", k=3,
+                     progress=False)
+    folds = json.loads((tmp_path / "cv" / "folds.json").read_text())["folds"]
+    seen = []
+    for fold in range(3):
+        songs = FoldSongs.load(tmp_path / "cv" / f"fold{fold}" / "songs.npz")
+        assert {folds[i] for i in songs.ids} == {fold}
+        np.testing.assert_allclose(songs.probabilities.sum(axis=1), 1.0, atol=1e-6)
+        seen += songs.ids
+    assert sorted(seen) == sorted(c.id for c in music)
+    assert summary["recipe"] == {"encoder": "random-0"} and "features_seconds" in summary
+    cache = tmp_path / "embeddings-random-0.npz"
+    stamp = cache.stat().st_mtime_ns
+    again = run_cv(music, tmp_path / "again", method="probe-logreg", store=store, encoder="random", k=3,
+                   progress=False)
+    assert cache.stat().st_mtime_ns == stamp  # the second run reads the cached embeddings
+    assert again["pooled"] == summary["pooled"]
+
+
+def test_probe_refuses_a_missing_encoder_another_encoder_on_resume_and_other_features(tiny_study, tiny_model,
+                                                                                       tmp_path: Path):
+    clips, store = tiny_study
+    music = clips["music_eng"]
+    with pytest.raises(TrainingError, match="--encoder"):
+        run_cv(music, tmp_path / "cv", method="probe-svm", store=store, k=3)
+    with pytest.raises(TrainingError, match="--features"):
+        run_cv(music, tmp_path / "cv", method="probe-svm", encoder="random", k=3)
+    run_cv(music, tmp_path / "cv", method="probe-logreg", store=store, encoder="random", k=3, progress=False)
+    with pytest.raises(TrainingError, match="another method or recipe"):
+        run_cv(music, tmp_path / "cv", method="probe-logreg", store=store, encoder=tiny_model, k=3, progress=False)
+    config = json.loads((tiny_model / "config.json").read_text())
+    config["features"]["n_mels"] = 64
+    other = tmp_path / "other-features"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps(config))
+    (other / "weights.pt").write_bytes((tiny_model / "weights.pt").read_bytes())
+    with pytest.raises(TrainingError, match="other features"):
+        probe_encoder(other, store)
