@@ -8,6 +8,8 @@ a returned array is always finite and non-silent.
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +37,37 @@ MAX_SAMPLE_RATE = 768_000
 minutes (a fuzzed header said 2,147,483,647 Hz)."""
 MAX_CHANNELS_IN_FILE = 64
 MAX_HOURS = 12.0
-"""Longest recording accepted, so that no header can make a batch run for days."""
+"""Longest recording accepted by default, so that no header can make a batch run for days."""
+SECONDS_PER_HOUR = 600.0
+"""Default time a file may take to decode and analyse in a batch, per hour of audio, on top of
+READ_GRACE: a reader six times slower than real time is stuck (10 min of 44.1-kHz stereo took
+27 s on 2 cores shared with a training run)."""
+READ_GRACE = 60.0
 
 
-def check_header(path: Path, sample_rate: int, channels: int, frames: int) -> None:
+@dataclass(frozen=True)
+class ReadLimits:
+    """What one file may cost a batch. ``hours``: the longest recording accepted (peak memory
+    grows with the length: docs/benchmarks.md); ``seconds_per_hour``: the time its decoding and
+    features may take per hour of audio, plus READ_GRACE (None: no limit), checked after every
+    block."""
+
+    hours: float = MAX_HOURS
+    seconds_per_hour: float | None = SECONDS_PER_HOUR
+
+    def check_time(self, path: Path, started: float, audio_seconds: float) -> None:
+        """AudioError if reading ``audio_seconds`` of ``path`` has taken longer than allowed since
+        ``started`` (time.monotonic())."""
+        if self.seconds_per_hour is None:
+            return
+        budget = READ_GRACE + self.seconds_per_hour * audio_seconds / 3600
+        if time.monotonic() - started > budget:
+            raise AudioError(f"{path}: reading it took over {budget:.0f} s, the limit for its {audio_seconds / 60:.1f} "
+                             f"min of audio ({READ_GRACE:g} s + {self.seconds_per_hour:g} s per hour); the file is "
+                             "damaged or the machine overloaded: check it, or raise --file-timeout")
+
+
+def check_header(path: Path, sample_rate: int, channels: int, frames: int, *, hours: float = MAX_HOURS) -> None:
     """The limits every reader applies to what a file's header announces; AudioError if out."""
     if sample_rate < MIN_SAMPLE_RATE:
         raise AudioError(f"{path}: sample rate {sample_rate} Hz is below {MIN_SAMPLE_RATE} Hz; the header is "
@@ -49,9 +78,9 @@ def check_header(path: Path, sample_rate: int, channels: int, frames: int) -> No
     if not 1 <= channels <= MAX_CHANNELS_IN_FILE:
         raise AudioError(f"{path}: {channels} channels announced (at most {MAX_CHANNELS_IN_FILE} accepted); the "
                          "header is damaged: re-export it")
-    if frames > MAX_HOURS * 3600 * sample_rate:
-        raise AudioError(f"{path}: announces {frames / sample_rate / 3600:.1f} hours, over the {MAX_HOURS:g}-hour "
-                         "limit; the header is damaged, or cut the recording into parts")
+    if frames > hours * 3600 * sample_rate:
+        raise AudioError(f"{path}: announces {frames / sample_rate / 3600:.3g} hours, over the {hours:.3g}-hour "
+                         "limit; the header is damaged, or cut the recording into parts (or raise --max-hours)")
 
 
 def check_complete(path: Path, announced: int, decoded: int) -> None:
@@ -81,7 +110,7 @@ def check_audio_path(path: Path) -> None:
         raise AudioError(f"{path}: file is empty (0 bytes); re-export or remove it")
 
 
-def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+def read_audio(path: str | Path, *, limits: ReadLimits = ReadLimits()) -> tuple[np.ndarray, int]:
     """Decode a file as it is: float32 array (samples, channels) and its sample rate."""
     path = Path(path)
     check_audio_path(path)
@@ -89,7 +118,7 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
         with sf.SoundFile(str(path)) as handle:
             announced = handle.frames
             sample_rate = handle.samplerate
-            check_header(path, sample_rate, handle.channels, announced)
+            check_header(path, sample_rate, handle.channels, announced, hours=limits.hours)
             data = handle.read(dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError, MemoryError) as exc:
         raise AudioError(
@@ -159,10 +188,15 @@ def mono_from_array(data: Any, name: str = "array") -> np.ndarray:
                      f"{MAX_CHANNELS} channels, or (samples,) for mono")
 
 
-def load_audio(path: str | Path, *, sample_rate: int = 16000, min_samples: int = 0) -> np.ndarray:
+def load_audio(path: str | Path, *, sample_rate: int = 16000, min_samples: int = 0,
+               limits: ReadLimits = ReadLimits()) -> np.ndarray:
     """Decode ``path`` into the model's input: float32 (samples,) at ``sample_rate``, peak 1."""
-    data, rate = read_audio(path)
-    return to_model_input(data, rate, target_rate=sample_rate, min_samples=min_samples, name=str(path))
+    started = time.monotonic()
+    data, rate = read_audio(path, limits=limits)
+    limits.check_time(Path(path), started, len(data) / rate)
+    signal = to_model_input(data, rate, target_rate=sample_rate, min_samples=min_samples, name=str(path))
+    limits.check_time(Path(path), started, len(data) / rate)
+    return signal
 
 
 def audio_duration(path: str | Path) -> float:

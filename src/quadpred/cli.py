@@ -9,9 +9,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import QuadpredError
+
+if TYPE_CHECKING:  # imported where used: `quadpred --help` stays fast
+    from .audio import ReadLimits
 
 log = logging.getLogger("quadpred")
 
@@ -56,10 +60,11 @@ def cmd_features(args: argparse.Namespace) -> None:
 
     config = apply_overrides(SmileConfig() if args.handcrafted else FeatureConfig(), args.set or [])
     clips = [clip for manifest in args.manifests for clip in read_manifest(manifest)]
-    result = extract(clips, args.output, config, workers=args.workers, progress=not args.quiet, dask=args.dask)
+    result = extract(clips, args.output, config, workers=args.workers, progress=not args.quiet, dask=args.dask,
+                     limits=_read_limits(args))
     store = FeatureStore.open(args.output, config)
     print(f"features: {result.written} written, {result.skipped_existing} already there, "
-          f"{len(result.failed)} unreadable; store {store.folder} holds {len(store)} clips")
+          f"{len(result.failed)} unreadable or over a limit; store {store.folder} holds {len(store)} clips")
     if args.verbose:
         print(json.dumps(store_summary(store), indent=1))
 
@@ -240,12 +245,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         predictor = Predictor.shipped(args.speech or "eng", args.music or "eng", fast=args.fast, device=args.device,
                                       hop_seconds=args.hop, precision=args.precision)
     result = predict_files(predictor, args.inputs, args.output, force=args.force, no_overwrite=args.no_overwrite,
-                           progress=not args.quiet, plot=not args.no_plot)
+                           progress=not args.quiet, plot=not args.no_plot, limits=_read_limits(args))
     report = sys.stderr if args.json else sys.stdout  # with --json, stdout holds only the JSON lines
     for row in result.rows if args.json else []:
         print(json.dumps(row))
     print(f"predict: {result.done} file(s) done, {result.skipped_existing} already there (--force redoes them), "
-          f"{len(result.failed)} skipped as unreadable; summary {result.summary}", file=report)
+          f"{len(result.failed)} skipped (unreadable or over a limit); summary {result.summary}", file=report)
     for path, reason in result.failed.items():
         print(f"  skipped {path}: {reason}", file=report)
     return 1 if result.failed else 0
@@ -323,6 +328,31 @@ def _add_workers(parser: argparse.ArgumentParser) -> None:
                         help="processes (default: all cores)")
 
 
+def _add_read_limits(p: argparse.ArgumentParser) -> None:
+    from .audio import MAX_HOURS, READ_GRACE, SECONDS_PER_HOUR
+
+    p.add_argument("--max-hours", type=_positive_float, default=MAX_HOURS,
+                   help=f"skip recordings longer than this (default {MAX_HOURS:g}); bounds each file's memory "
+                        "(predict peaks near 1 GB plus 0.6 GB per hour of audio)")
+    p.add_argument("--file-timeout", type=float, default=SECONDS_PER_HOUR, metavar="SECONDS",
+                   help=f"skip a file whose decoding and features take longer than {READ_GRACE:g} s plus this "
+                        f"many seconds per hour of its audio (default {SECONDS_PER_HOUR:g}; 0: no limit), so that "
+                        "one damaged file cannot stall a batch")
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
+def _read_limits(args: argparse.Namespace) -> ReadLimits:
+    from .audio import ReadLimits
+
+    return ReadLimits(hours=args.max_hours, seconds_per_hour=args.file_timeout if args.file_timeout > 0 else None)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .corpora import CORPORA
 
@@ -375,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "audio and store paths")
     p.add_argument("--handcrafted", action="store_true",
                    help="openSMILE IS13 features of the DAE baseline (260 per 0.5 s) instead of log-mels")
+    _add_read_limits(p)
     p.set_defaults(func=cmd_features)
 
     p = sub.add_parser("synth", parents=[common], help="write the built-in bilingual world (speech and labelled music)",
@@ -523,6 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print each file's summary row as a JSON line on stdout (the totals go to stderr)")
     p.add_argument("--no-overwrite", action="store_true",
                    help="refuse, before any work, when outputs there were made by another model or settings")
+    _add_read_limits(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("models", parents=[common], help="list the shipped models, their data, scores and terms",

@@ -28,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import __version__
-from .audio import audio_files_below, mono_from_array, to_model_input
+from .audio import ReadLimits, audio_files_below, mono_from_array, to_model_input
 from .errors import AudioError, ModelDirError, QuadpredError
 from .features import chunk, chunk_starts, compute_log_mel
 from .files import atomic_path, bar_off, hash_files, remove_stale_temporaries, write_text_atomic
@@ -224,17 +224,17 @@ class Predictor:
         return {task: np.concatenate(p) for task, p in parts.items()}
 
     def spectrogram(self, audio: str | Path | np.ndarray, sr: int | None = None, *,
-                    block_seconds: float = 30.0) -> tuple[np.ndarray, float, str]:
-        """(n_mels, frames) log-mel, duration in seconds and a name, of a file (read in blocks) or
-        of a signal at ``sr``: a NumPy array, torch tensor or list shaped (samples,) or
-        (channels, samples) (see :func:`audio.mono_from_array`)."""
+                    block_seconds: float = 30.0, limits: ReadLimits = ReadLimits()) -> tuple[np.ndarray, float, str]:
+        """(n_mels, frames) log-mel, duration in seconds and a name, of a file (read in blocks,
+        within ``limits``) or of a signal at ``sr``: a NumPy array, torch tensor or list shaped
+        (samples,) or (channels, samples) (see :func:`audio.mono_from_array`)."""
         config = self.features
         if not isinstance(audio, (str, Path)):
             if sr is None:
                 raise QuadpredError("predict(array) needs its sample rate: predict(samples, sr=44100)")
             y = to_model_input(mono_from_array(audio), sr, target_rate=config.sample_rate, name="array")
             return compute_log_mel(y, config), len(y) / config.sample_rate, "array"
-        spectrogram, duration = stream_log_mel(audio, config, block_seconds=block_seconds)
+        spectrogram, duration = stream_log_mel(audio, config, block_seconds=block_seconds, limits=limits)
         return spectrogram, duration, str(audio)
 
     def predict(self, audio: str | Path | np.ndarray, sr: int | None = None, *, block_seconds: float = 30.0) -> Prediction:
@@ -416,8 +416,10 @@ class BatchResult:
 
 
 def predict_files(predictor: Predictor, inputs: list[str | Path], out: str | Path, *, force: bool = False,
-                  no_overwrite: bool = False, progress: bool = True, plot: bool = True) -> BatchResult:
-    """Predict every input file into ``out``; unreadable files are reported and skipped. A file's
+                  no_overwrite: bool = False, progress: bool = True, plot: bool = True,
+                  limits: ReadLimits = ReadLimits()) -> BatchResult:
+    """Predict every input file into ``out``; unreadable files, and files over ``limits`` (hours
+    of audio, seconds to read), are reported and skipped. A file's
     outputs already there are kept when the same model and settings made them (its provenance),
     redone otherwise, or refused before any work with ``no_overwrite``; ``force`` redoes all.
     Writes ``out/summary.csv``, keeping the rows of earlier calls' other files."""
@@ -437,7 +439,7 @@ def predict_files(predictor: Predictor, inputs: list[str | Path], out: str | Pat
     next_to_read = dict(zip(todo, todo[1:]))
     # decoding and the log-mel of the next file run in a thread while the network handles this one
     with ThreadPoolExecutor(max_workers=1) as reader:
-        pending = {path: reader.submit(predictor.spectrogram, path) for path in todo[:1]}
+        pending = {path: reader.submit(predictor.spectrogram, path, limits=limits) for path in todo[:1]}
         bar = tqdm(jobs, desc="predict", unit="file", disable=bar_off(progress))
         for path, stem in bar:
             marker = output_path(out, stem, ".json")
@@ -448,7 +450,7 @@ def predict_files(predictor: Predictor, inputs: list[str | Path], out: str | Pat
                 else:
                     following = next_to_read.get(path)
                     if following is not None:
-                        pending[following] = reader.submit(predictor.spectrogram, following)
+                        pending[following] = reader.submit(predictor.spectrogram, following, limits=limits)
                     prediction = predictor.from_spectrogram(*pending.pop(path).result())
                     result = json.loads(write_outputs(prediction, out, stem, plot=plot).read_text())
                     done += 1

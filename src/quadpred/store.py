@@ -21,6 +21,7 @@ import io
 import json
 import logging
 import re
+import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -31,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .audio import load_audio
+from .audio import ReadLimits, load_audio
 from .config import FeatureConfig, SmileConfig, feature_config_from_dict, save_json, to_dict
 from .errors import AudioError, StoreError
 from .features import chunk_starts, compute_log_mel
@@ -85,16 +86,19 @@ def array_entry(target: Path, data: bytes, frames: int, source: dict[str, Any]) 
     return {"file": target.name, "frames": frames, "source": source, "bytes": len(data), "crc32": zlib.crc32(data)}
 
 
-def _extract_one(job: tuple[str, str, str, AnyFeatureConfig]) -> tuple[str, dict | str]:
+def _extract_one(job: tuple[str, str, str, AnyFeatureConfig, ReadLimits]) -> tuple[str, dict | str]:
     """Worker: decode, compute and save one clip's features; returns (id, index entry) or (id, reason)."""
-    clip_id, audio_path, target, config = job
+    clip_id, audio_path, target, config, limits = job
     try:
         source = audio_source(audio_path)
         if isinstance(config, SmileConfig):  # openSMILE takes the whole signal
-            signal = load_audio(audio_path, sample_rate=config.sample_rate, min_samples=config.min_samples)
+            started = time.monotonic()
+            signal = load_audio(audio_path, sample_rate=config.sample_rate, min_samples=config.min_samples,
+                                limits=limits)
             spec = compute_features(signal, config)
+            limits.check_time(Path(audio_path), started, len(signal) / config.sample_rate)
         else:  # block by block: bounded memory for any length, and the very arrays `predict` computes
-            spec, _ = stream_log_mel(audio_path, config, min_samples=config.min_samples)
+            spec, _ = stream_log_mel(audio_path, config, min_samples=config.min_samples, limits=limits)
     except (AudioError, OSError) as exc:
         return clip_id, str(exc)
     spec = spec.astype(config.store_dtype)
@@ -210,10 +214,12 @@ def extract(
     workers: int = 1,
     progress: bool = True,
     dask: str | None = None,
+    limits: ReadLimits = ReadLimits(),
 ) -> ExtractionResult:
     """Compute and store the features of every clip not yet in the store under ``root``.
 
-    Unreadable clips are recorded in failures.json and skipped. ``workers`` > 1 uses that many
+    Unreadable clips, and clips over ``limits`` (hours of audio, seconds of work), are recorded
+    in failures.json and skipped. ``workers`` > 1 uses that many
     local processes; ``dask`` (a scheduler address) runs the clips on a Dask cluster whose workers
     see the same paths; either way the store written is the same.
     """
@@ -248,7 +254,7 @@ def extract(
             log.info("features: %s changed or its array is damaged; computing it again", clip.id)
             index.pop(clip.id)
         target.unlink(missing_ok=True)  # an array of an interrupted run, or one no longer trusted
-        jobs.append((clip.id, clip.path, str(target), config))
+        jobs.append((clip.id, clip.path, str(target), config, limits))
 
     failed: dict[str, str] = {}
     try:

@@ -11,6 +11,7 @@ padding at both ends); results agree with whole-file processing to float roundin
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ import soundfile as sf
 import soxr
 import torch
 
-from .audio import SILENCE_PEAK, _short, check_audio_path, check_complete, check_header, read_audio, to_model_input
+from .audio import SILENCE_PEAK, ReadLimits, _short, check_audio_path, check_complete, check_header, read_audio, to_model_input
 from .config import FeatureConfig
 from .errors import AudioError
 from .features import _cpu_module, mel_product
@@ -72,20 +73,23 @@ class _Framer:
 
 
 def stream_log_mel(path: str | Path, config: FeatureConfig = FeatureConfig(), *,
-                   block_seconds: float = 30.0, min_samples: int = 0) -> tuple[np.ndarray, float]:
+                   block_seconds: float = 30.0, min_samples: int = 0,
+                   limits: ReadLimits = ReadLimits()) -> tuple[np.ndarray, float]:
     """(n_mels, frames) log-mel of a file and its duration in seconds, reading ``block_seconds``
     of audio at a time. Accepts and refuses exactly what :func:`quadpred.audio.load_audio` does
     (the same header limits, truncation, non-finite, silent and too-short rules), raising
-    AudioError; ``min_samples`` counts 16-kHz samples, as there."""
+    AudioError; ``min_samples`` counts 16-kHz samples, as there. ``limits``: the longest
+    recording and the time the file may take (checked after every block)."""
     path = Path(path)
     check_audio_path(path)
+    started = time.monotonic()
     framer = _Framer(config)
     decoded = 0
     try:
         with sf.SoundFile(str(path)) as handle:
             rate, channels = handle.samplerate, handle.channels
             announced = handle.frames
-            check_header(path, rate, channels, announced)
+            check_header(path, rate, channels, announced, hours=limits.hours)
             resampler = soxr.ResampleStream(rate, config.sample_rate, 1, dtype="float32", quality="HQ") \
                 if rate != config.sample_rate else None
             # whole MPEG frames (1152 samples): libsndfile's mp3 decoder returns different samples
@@ -100,6 +104,7 @@ def stream_log_mel(path: str | Path, config: FeatureConfig = FeatureConfig(), *,
                     raise AudioError(f"{path}: contains NaN or infinite samples; the file is damaged")
                 y = resampler.resample_chunk(mono, last=last) if resampler else mono
                 framer.push(np.ascontiguousarray(y, dtype=np.float32), last=last)
+                limits.check_time(path, started, max(announced, decoded) / rate)
                 if last:
                     break
     except (sf.LibsndfileError, RuntimeError, ValueError, MemoryError) as exc:
