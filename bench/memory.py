@@ -21,9 +21,10 @@ import soundfile as sf
 RATE = 44100
 WORK = {
     "predict": "from quadpred.predict import Predictor; Predictor.shipped(device='cpu').predict(PATH)",
+    "predict --fast": "from quadpred.predict import Predictor; Predictor.shipped(device='cpu', fast=True).predict(PATH)",
     # what one `quadpred features` worker does for a clip: hash the audio, stream the log-mel, save the array
     "features": "from quadpred.store import _extract_one; from quadpred.config import FeatureConfig; "
-                "_extract_one(('clip', PATH, PATH + '.npy', FeatureConfig()))",
+                "from quadpred.audio import ReadLimits; _extract_one(('clip', PATH, PATH + '.npy', FeatureConfig(), ReadLimits()))",
     "whole-file": "from quadpred.audio import load_audio; from quadpred.features import compute_log_mel; "
                   "compute_log_mel(load_audio(PATH))",
 }
@@ -56,7 +57,7 @@ def main() -> None:
             path = Path(folder) / f"{minutes:g}min.wav"
             long_wav(path, minutes)
             reference = peak_mb(WORK["whole-file"], path) if minutes <= args.reference_up_to else None
-            for name in ("predict", "features"):
+            for name in ("predict", "predict --fast", "features"):
                 ours = peak_mb(WORK[name], path)
                 versus = f", whole-file {reference:.0f} MB, ratio {reference / ours:.2f}" if reference else ""
                 print(f"{name} {minutes:g} min 44.1-kHz stereo: ours {ours:.0f} MB{versus}", flush=True)

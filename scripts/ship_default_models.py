@@ -138,7 +138,9 @@ def ship_cv(cv: Path, speech: str, references: list[Path]) -> Path:
         lines.append(f"| {reference.name} | {other['song_f1_mean']:.3f} ({other['song_f1_sd']:.3f}) | "
                      f"{other['pooled']['song_f1']:.3f} ({r_low:.3f}-{r_high:.3f}) |")
     lines += ["", "## How it was chosen\n", "Recipes and methods were compared by this cross-validation only "
-              "(docs/results.md, 'Cross-validated recipes'); no test split took part.", "",
+              "(docs/results.md, 'Cross-validation'); no test split took part. A default is replaced only by a "
+              "method whose pooled out-of-fold F is at least that of every rival cross-validated on the same "
+              "folds.", "",
               "## Recipe\n", "```json", json.dumps(summary["recipe"], indent=1), "```", ""]
     (target / "MODEL.md").write_text("\n".join(lines))
     return target

@@ -195,15 +195,25 @@ def test_onnx_export_matches_pytorch(tiny_model: Path, tmp_path: Path, capsys):
 
 
 def test_shipped_models_load_and_predict_without_a_model_argument(tmp_path: Path, capsys):
-    from quadpred.predict import SHIPPED_MODELS
+    from quadpred.predict import SHIPPED_MODELS, shipped_members
 
+    assert len(shipped_members(SHIPPED_MODELS / "eng2eng")) == 5  # the default: a cross-validation's fold models
+    assert (SHIPPED_MODELS / "eng2eng" / "MODEL.md").is_file()
     for pair in ("eng2eng", "man2eng", "mix2eng"):
         folder = SHIPPED_MODELS / pair
-        assert (folder / "weights.pt").stat().st_size < 15e6 and (folder / "TERMS.md").is_file()
-        info = json.loads((folder / "config.json").read_text())
-        assert info["weights_dtype"] == "float16" and info["data"]["clips"] > 400
+        assert (folder / "TERMS.md").is_file()
+        for member in shipped_members(folder) or [folder]:
+            assert (member / "weights.pt").stat().st_size < 15e6
+            info = json.loads((member / "config.json").read_text())
+            assert info["weights_dtype"] == "float16" and info["data"]["clips"] > 400
     sf.write(tmp_path / "a.wav", song(5, 22050), 22050)
     assert main(["-q", "predict", str(tmp_path / "a.wav"), "-o", str(tmp_path / "out")]) == 0
-    assert json.loads((tmp_path / "out" / "a.wav.json").read_text())["model"].endswith("eng2eng")
+    ensemble = json.loads((tmp_path / "out" / "a.wav.json").read_text())
+    assert ensemble["model"] == "shipped/eng2eng"
+    assert main(["-q", "predict", str(tmp_path / "a.wav"), "--fast", "-o", str(tmp_path / "fast")]) == 0
+    fast = json.loads((tmp_path / "fast" / "a.wav.json").read_text())
+    assert fast["model"] != ensemble["model"] and "eng2eng" in fast["model"]
+    difference = np.abs(np.array(fast["probabilities"]["quadrant"]) - np.array(ensemble["probabilities"]["quadrant"]))
+    assert 0 < difference.max() < 0.5  # one member is not the mean of five, yet close to it
     result = Predictor.shipped("mix", "eng", device="cpu").predict(tmp_path / "a.wav")
     assert result.probabilities["quadrant"].shape == (5, 4)
