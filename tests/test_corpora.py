@@ -94,3 +94,55 @@ def test_wrong_layout_is_a_clear_error(tmp_path: Path, name: str):
     (tmp_path / "empty").mkdir()
     with pytest.raises(CorpusError):
         CORPORA[name].prepare(tmp_path / "empty")
+
+
+def emotional_speech_tree(root: Path, rows: list[tuple[str, str, str, str, str]]) -> Path:
+    from conftest import tone, write
+
+    lines = ["file,language,speaker,emotion,quadrant"]
+    for i, (file, language, speaker, emotion, quadrant) in enumerate(rows):
+        write(root / file, tone(1.5, seed=i))
+        lines.append(f"{file},{language},{speaker},{emotion},{quadrant}")
+    (root / "emotional_speech.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_emotional_speech_keeps_emotions_groups_speakers_and_gives_neutral_no_quadrant(tmp_path: Path):
+    root = emotional_speech_tree(tmp_path / "emo", [
+        ("ravdess/Actor_01/a.wav", "eng", "ravdess-01", "neutral", "0"),
+        ("ravdess/Actor_01/b.wav", "eng", "ravdess-01", "happy", "1"),
+        ("casia/liuchang/sad/c.wav", "man", "casia-liuchang", "sad", "3"),
+    ])
+    clips = {c.id: c for c in CORPORA["emotional-speech"].prepare(root)}
+    assert set(clips) == {"ravdess-Actor_01-a", "ravdess-Actor_01-b", "casia-liuchang-sad-c"}
+    neutral, happy, sad = clips["ravdess-Actor_01-a"], clips["ravdess-Actor_01-b"], clips["casia-liuchang-sad-c"]
+    assert neutral.labels == {"emotion": "neutral"} and neutral.quadrant is None
+    assert happy.labels == {"emotion": "happy", "quadrant": "Q1"} and sad.quadrant == "Q3"
+    assert happy.group == neutral.group == "ravdess-01" and sad.language == "man"
+    assert [c.id for c in CORPORA["emotional-speech"].prepare(root / "emotional_speech.csv", language="man")] == \
+        ["casia-liuchang-sad-c"]
+
+
+@pytest.mark.parametrize("row, message", [
+    (("a.wav", "eng", "s1", "happy", "7"), "quadrant '7' unknown"),
+    (("a.wav", "eng", "", "happy", "1"), "must all be given"),
+    (("../a.wav", "eng", "s1", "happy", "1"), "outside the table's folder"),
+])
+def test_emotional_speech_refuses_bad_rows_with_their_line(tmp_path: Path, row, message):
+    root = tmp_path / "emo"
+    root.mkdir()
+    emotional_speech_tree(tmp_path, [("a.wav", "eng", "s0", "calm", "4")])
+    (root / "emotional_speech.csv").write_text("file,language,speaker,emotion,quadrant\n" + ",".join(row) + "\n")
+    if row[0] == "a.wav":
+        (root / "a.wav").write_bytes((tmp_path / "a.wav").read_bytes())
+    with pytest.raises(CorpusError, match=message) as error:
+        CORPORA["emotional-speech"].prepare(root)
+    assert "emotional_speech.csv:2" in str(error.value)
+
+
+def test_emotional_speech_refuses_a_missing_table_and_duplicate_rows(tmp_path: Path):
+    with pytest.raises(CorpusError, match="not found"):
+        CORPORA["emotional-speech"].prepare(tmp_path)
+    root = emotional_speech_tree(tmp_path / "emo", [("a.wav", "eng", "s0", "calm", "4")] * 2)
+    with pytest.raises(CorpusError, match="listed twice"):
+        CORPORA["emotional-speech"].prepare(root)

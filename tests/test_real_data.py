@@ -39,6 +39,13 @@ def test_mandarin_table_real():
     assert len(clips) == 35 and {c.language for c in clips} == {"man"}
 
 
+def test_emotional_speech_real():
+    clips = CORPORA["emotional-speech"].prepare(DATA / "emotional-speech")
+    assert Counter(c.language for c in clips) == {"eng": 1440, "man": 1200}
+    assert Counter(c.quadrant for c in clips if c.labels["emotion"] == "neutral") == {None: 296}
+    assert len({c.group for c in clips if c.language == "eng"}) == 24 and len({c.group for c in clips if c.language == "man"}) == 4
+
+
 def test_real_preset_manifests(tmp_path):
     from quadpred.experiment import prepare_real, real_preset
     from quadpred.manifest import check_leakage, read_manifest, total_hours

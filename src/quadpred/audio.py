@@ -155,8 +155,8 @@ def to_model_input(
         raise AudioError(f"{name}: is silent (peak {peak:.1e}); nothing to analyse")
     if len(data) < min_samples:
         raise AudioError(
-            f"{name}: too short ({len(data) / target_rate:.2f} s); at least "
-            f"{min_samples / target_rate:.2f} s are needed for one chunk"
+            f"{name}: too short ({len(data) / target_rate:.3f} s); at least "
+            f"{min_samples / target_rate:.3f} s are needed for one chunk"
         )
     return data / peak
 

@@ -55,9 +55,10 @@ def clip_functionals(paths: Sequence[str], ids: Sequence[str], feature_set: str,
 
 
 def fit_predict(train: np.ndarray, labels: np.ndarray, groups: Sequence[str], test: np.ndarray, *,
-                classifier: str = "svm", seed: int = 0) -> np.ndarray:
-    """Quadrant probabilities (test clips, 4) from a standardised SVM (RBF) or logistic regression
-    fitted on ``train`` (clips, values); C chosen by artist-grouped inner CV on macro F."""
+                classifier: str = "svm", seed: int = 0, classes: int = len(TASKS["quadrant"])) -> np.ndarray:
+    """Class probabilities (test clips, classes; quadrants by default) from a standardised SVM
+    (RBF) or logistic regression fitted on ``train`` (clips, values) and its class indices
+    ``labels``; C chosen by an inner CV grouped by ``groups`` (artists, speakers) on macro F."""
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV, GroupKFold
@@ -73,8 +74,12 @@ def fit_predict(train: np.ndarray, labels: np.ndarray, groups: Sequence[str], te
     else:
         model = LogisticRegression(max_iter=2000)
         grid = {"logisticregression__C": C_VALUES}
-    search = GridSearchCV(make_pipeline(StandardScaler(), model), grid, scoring="f1_macro", cv=GroupKFold(INNER_FOLDS))
+    distinct = len(set(groups))
+    if distinct < 2:
+        raise QuadpredError(f"choosing C needs training clips of at least 2 groups (artists, speakers), got {distinct}")
+    search = GridSearchCV(make_pipeline(StandardScaler(), model), grid, scoring="f1_macro",
+                          cv=GroupKFold(min(INNER_FOLDS, distinct)))
     search.fit(np.nan_to_num(train), labels, groups=list(groups))
-    probabilities = np.zeros((len(test), len(TASKS["quadrant"])))
+    probabilities = np.zeros((len(test), classes))
     probabilities[:, search.classes_] = search.predict_proba(np.nan_to_num(test))
     return probabilities

@@ -247,7 +247,7 @@ class Predictor:
         starts = chunk_starts(spectrogram.shape[1], chunk_frames=config.chunk_frames, hop_frames=self.hop_frames)
         if len(starts) == 0:
             needed = (config.chunk_frames - 1) * config.hop_length / config.sample_rate
-            raise AudioError(f"{source}: too short ({duration:.2f} s); at least {needed:.2f} s are needed for one "
+            raise AudioError(f"{source}: too short ({duration:.3f} s); at least {needed:.3f} s are needed for one "
                              "prediction")
         seconds_per_frame = config.hop_length / config.sample_rate
         return Prediction(source=source, duration=duration, start=starts * seconds_per_frame,

@@ -119,8 +119,8 @@ def stream_log_mel(path: str | Path, config: FeatureConfig = FeatureConfig(), *,
     if framer.peak <= SILENCE_PEAK:
         raise AudioError(f"{path}: is silent (peak {framer.peak:.1e}); nothing to analyse")
     if framer.samples < min_samples:
-        raise AudioError(f"{path}: too short ({framer.samples / config.sample_rate:.2f} s); at least "
-                         f"{min_samples / config.sample_rate:.2f} s are needed for one chunk")
+        raise AudioError(f"{path}: too short ({framer.samples / config.sample_rate:.3f} s); at least "
+                         f"{min_samples / config.sample_rate:.3f} s are needed for one chunk")
     mel = np.concatenate(framer.frames, axis=1)
     np.log(mel / np.float32(framer.peak) + np.float32(config.log_eps), out=mel)
     return mel, framer.samples / config.sample_rate

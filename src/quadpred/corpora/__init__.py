@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from ..manifest import Clip
-from . import aishell, ch818, fourq, librispeech, table
+from . import aishell, ch818, emotional_speech, fourq, librispeech, table
 
 
 class Corpus(NamedTuple):
@@ -25,6 +25,7 @@ CORPORA: dict[str, Corpus] = {
     "4q": Corpus(fourq.prepare, "music", "eng"),
     "ch818": Corpus(ch818.prepare, "music", "man"),
     "table": Corpus(table.prepare, "speech", None),
+    "emotional-speech": Corpus(emotional_speech.prepare, "speech", None),
 }
 
 __all__ = ["CORPORA", "Corpus"]

@@ -33,7 +33,7 @@ from .music import draw_cues, render
 from .text import sentence
 
 SPEECH_RATE = 16000
-_SET_CODES = {"eng_speech": 1, "man_speech": 2, "eng_music": 3, "man_music": 4, "speakers": 5}
+_SET_CODES = {"eng_speech": 1, "man_speech": 2, "eng_music": 3, "man_music": 4, "speakers": 5, "emotional_speech": 6}
 
 
 @dataclasses.dataclass(frozen=True)
