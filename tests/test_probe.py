@@ -132,3 +132,13 @@ def _manifest(clips, folder: Path) -> Path:
     path = folder / "emotional.jsonl"
     write_manifest(path, clips)
     return path
+
+
+def test_probe_scores_average_over_the_classes_the_test_language_has():
+    from quadpred.probe import _score
+
+    truth = np.array([0, 0, 1, 1, 2, 2])  # no class 3, as CASIA has no calm utterance
+    perfect = _score(truth, truth.copy(), 4, seed=0)
+    assert perfect.f1 == pytest.approx(1.0) and perfect.interval[0] == pytest.approx(1.0)
+    wrong_class = _score(truth, np.array([0, 3, 1, 1, 2, 2]), 4, seed=0)  # one call of the absent class
+    assert wrong_class.f1 == pytest.approx(np.mean([2 / 3, 1.0, 1.0]))
