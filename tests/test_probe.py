@@ -134,6 +134,18 @@ def _manifest(clips, folder: Path) -> Path:
     return path
 
 
+def test_speech_probe_takes_opensmile_functionals_as_the_hand_crafted_reference(emotional_speech, tmp_path: Path):
+    pytest.importorskip("opensmile", reason="the hand-crafted reference needs the [dae] extra")
+    from quadpred.probe import run_probe
+
+    clips, store, _ = emotional_speech
+    results = run_probe(clips, store, {"eGeMAPS": "egemaps"}, tmp_path / "probe")
+    with np.load(tmp_path / "probe" / "functionals-egemaps.npz") as cached:
+        assert cached["values"].shape == (128, 88)  # 64 emotional utterances per language, 88 functionals
+    arousal = results["encoders"]["eGeMAPS"]["tasks"]["arousal"]
+    assert arousal["eng->eng"]["f1"] > 0.65 and arousal["man->man"]["f1"] > 0.65  # prosody is what eGeMAPS measures
+
+
 def test_probe_scores_average_over_the_classes_the_test_language_has():
     from quadpred.probe import _score
 

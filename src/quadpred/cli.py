@@ -516,7 +516,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("manifests", nargs="+", help="manifest(s) of `quadpred prepare emotional-speech`")
     p.add_argument("--features", required=True, help="feature store root holding their log-mels")
     p.add_argument("--encoder", action="append", required=True, metavar="[NAME=]DIR",
-                   help="a pretrained model directory, or 'random' (random weights: the floor); repeated")
+                   help="a pretrained model directory, 'random' (random weights: the floor) or 'egemaps' / "
+                        "'compare' (openSMILE functionals: the hand-crafted reference); repeated")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--seed", type=int, default=0, help="seed of the folds, bootstrap and random encoder (default 0)")
     _add_device(p)

@@ -38,6 +38,7 @@ from .train import resolve_device
 
 log = logging.getLogger("quadpred")
 RANDOM = "random"  # the encoder argument that means: random initialisation
+FUNCTIONALS = ("egemaps", "compare")  # encoder arguments of the speech probe that mean: openSMILE functionals
 
 
 def probe_encoder(encoder: str | Path, store: FeatureStore, *, seed: int = 0) -> tuple[torch.nn.Module, str]:
@@ -196,8 +197,9 @@ def probe_scores(values: np.ndarray, clips: Sequence[Clip], *, task: str, seed: 
 
 def run_probe(clips: Sequence[Clip], store: FeatureStore, encoders: dict[str, str | Path], out: str | Path, *,
               seed: int = 0, device: str = "auto") -> dict[str, Any]:
-    """The speech-emotion probe of every encoder (name -> model directory or 'random') on the
-    emotional utterances of ``clips``: probe.json and probe.md in ``out``; embeddings cached there."""
+    """The speech-emotion probe of every encoder (name -> model directory, 'random', or 'egemaps' /
+    'compare' for openSMILE functionals, the hand-crafted reference) on the emotional utterances of
+    ``clips``: probe.json and probe.md in ``out``; embeddings and functionals cached there."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     chosen = sorted(emotional(clips), key=lambda c: c.id)
@@ -209,8 +211,15 @@ def run_probe(clips: Sequence[Clip], store: FeatureStore, encoders: dict[str, st
         chosen = [c for c in chosen if c.id in store]
     results: dict[str, Any] = {"seed": seed, "utterances": Counter(c.language for c in chosen), "encoders": {}}
     for name, encoder in encoders.items():
-        module, key = probe_encoder(encoder, store, seed=seed)
-        values = cached_embeddings(module, key, store, chosen, out / f"embeddings-{key}.npz", device=device)
+        if str(encoder) in FUNCTIONALS:  # the hand-crafted reference: openSMILE functionals of each utterance
+            from .functionals import clip_functionals
+
+            key = str(encoder)
+            values = clip_functionals([c.path for c in chosen], [c.id for c in chosen], key,
+                                      out / f"functionals-{key}.npz", progress=False)
+        else:
+            module, key = probe_encoder(encoder, store, seed=seed)
+            values = cached_embeddings(module, key, store, chosen, out / f"embeddings-{key}.npz", device=device)
         results["encoders"][name] = {"encoder": str(encoder), "key": key, "tasks": {}}
         for task in PROBE_TASKS:
             scores = probe_scores(values, chosen, task=task, seed=seed)
