@@ -268,12 +268,20 @@ def _fold_extras(folder: Path, stages: tuple[str, ...] | None, method: str) -> d
     return extras
 
 
-def pooled_interval(songs: FoldSongs, *, seed: int = 0, resamples: int = BOOTSTRAP) -> tuple[float, float]:
-    """95 % song-bootstrap interval of the macro F of pooled out-of-fold predictions."""
+def _bootstrap_f1(songs: FoldSongs, draws: np.ndarray) -> np.ndarray:
+    """(resamples,) macro F of the songs drawn in each row of ``draws`` (resamples, songs)."""
     n = len(songs.ids)
     per_song = cluster_confusions(songs.targets, songs.probabilities.argmax(axis=1), np.arange(n), n, len(QUADRANTS))
-    draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
-    return interval(macro_f1_from_confusion(per_song[draws].sum(axis=1)))
+    return macro_f1_from_confusion(per_song[draws].sum(axis=1))
+
+
+def _draws(songs: int, seed: int, resamples: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, songs, size=(resamples, songs))
+
+
+def pooled_interval(songs: FoldSongs, *, seed: int = 0, resamples: int = BOOTSTRAP) -> tuple[float, float]:
+    """95 % song-bootstrap interval of the macro F of pooled out-of-fold predictions."""
+    return interval(_bootstrap_f1(songs, _draws(len(songs.ids), seed, resamples)))
 
 
 def pool(folds: Sequence[FoldSongs]) -> FoldSongs:
@@ -382,13 +390,8 @@ def paired(a: Path, b: Path, *, seed: int = 0, resamples: int = BOOTSTRAP) -> di
     with its 95 % paired song-bootstrap interval and two-sided p-value."""
     aligned = _aligned_folds([a, b])
     first, second = pool([parts[0] for parts in aligned]), pool([parts[1] for parts in aligned])
-    n = len(first.ids)
-    draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
-    scores = []
-    for songs in (first, second):
-        per_song = cluster_confusions(songs.targets, songs.probabilities.argmax(axis=1), np.arange(n), n, len(QUADRANTS))
-        scores.append(macro_f1_from_confusion(per_song[draws].sum(axis=1)))
-    difference = scores[0] - scores[1]
+    draws = _draws(len(first.ids), seed, resamples)  # the same songs for both: a paired bootstrap
+    difference = _bootstrap_f1(first, draws) - _bootstrap_f1(second, draws)
     return {"a": Path(a).name, "b": Path(b).name,
             "difference": first.scores()["song_f1"] - second.scores()["song_f1"],
             "ci95": list(interval(difference)), "p_value": paired_p_value(difference)}

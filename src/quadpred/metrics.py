@@ -92,14 +92,18 @@ def cluster_confusions(y_true: np.ndarray, y_pred: np.ndarray, clusters: np.ndar
     return counts.reshape(n_clusters, n_classes, n_classes).astype(np.float64)
 
 
-def macro_f1_from_confusion(confusion: np.ndarray) -> np.ndarray:
+def macro_f1_from_confusion(confusion: np.ndarray, *, present_only: bool = False) -> np.ndarray:
     """Macro F-score of (..., k, k) confusion counts (rows: truth), absent classes scoring 0 as in
-    ``macro_scores``; (...,) values."""
+    ``macro_scores``; with ``present_only`` the mean is over the classes each matrix's truth
+    holds. (...,) values."""
     true_positive = np.diagonal(confusion, axis1=-2, axis2=-1)
     predicted, actual = confusion.sum(axis=-2), confusion.sum(axis=-1)
     denominator = predicted + actual
     f1 = np.divide(2 * true_positive, denominator, out=np.zeros_like(true_positive), where=denominator > 0)
-    return f1.mean(axis=-1)
+    if not present_only:
+        return f1.mean(axis=-1)
+    present = actual > 0
+    return (f1 * present).sum(axis=-1) / present.sum(axis=-1)
 
 
 def holm(p_values: list[float]) -> list[float]:

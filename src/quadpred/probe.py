@@ -51,14 +51,10 @@ def probe_encoder(encoder: str | Path, store: FeatureStore, *, seed: int = 0) ->
         torch.manual_seed(seed)
         return build_encoder(ModelConfig()).eval(), f"{RANDOM}-{seed}"
     from .predict import model_digest
+    from .stages import check_same_features
 
-    info = read_config(encoder)
-    model_config, source_features = configs_of(info)
-    if not isinstance(source_features, FeatureConfig) or \
-            source_features.spectrogram_key() != features.spectrogram_key() or \
-            source_features.chunk_frames != features.chunk_frames:
-        raise TrainingError(f"{encoder} was trained on other features than the store {store.folder}: "
-                            "extract the clips with the same feature settings")
+    model_config, source_features = configs_of(read_config(encoder))
+    check_same_features(encoder, source_features, store)
     module = build_encoder(model_config)
     module.load_state_dict(load_encoder_state(encoder)[0])
     return module.eval(), model_digest([encoder])
@@ -131,22 +127,13 @@ def _targets(clips: Sequence[Clip], task: str) -> np.ndarray:
 def _score(truth: np.ndarray, predicted: np.ndarray, classes: int, seed: int) -> ProbeScore:
     """Macro F over the classes present in ``truth`` (CASIA has no calm utterance, hence no Q4:
     a class a language cannot show must not count as a failure on it) and its bootstrap interval."""
-    from .metrics import cluster_confusions, interval
+    from .metrics import cluster_confusions, interval, macro_f1_from_confusion
 
     n = len(truth)
     per_item = cluster_confusions(truth, predicted, np.arange(n), n, classes)
-
-    def macro_f1(confusion: np.ndarray) -> np.ndarray:
-        true_positive = np.diagonal(confusion, axis1=-2, axis2=-1)
-        actual = confusion.sum(axis=-1)
-        denominator = confusion.sum(axis=-2) + actual
-        f1 = np.divide(2 * true_positive, denominator, out=np.zeros_like(true_positive), where=denominator > 0)
-        present = actual > 0  # per (re)sample: the classes its truth holds
-        return (f1 * present).sum(axis=-1) / present.sum(axis=-1)
-
     draws = np.random.default_rng(seed).integers(0, n, size=(2000, n))
-    return ProbeScore(float(macro_f1(per_item.sum(axis=0))), interval(macro_f1(per_item[draws].sum(axis=1))),
-                      truth, predicted)
+    return ProbeScore(float(macro_f1_from_confusion(per_item.sum(axis=0), present_only=True)),
+                      interval(macro_f1_from_confusion(per_item[draws].sum(axis=1), present_only=True)), truth, predicted)
 
 
 def speaker_folds(clips: Sequence[Clip], k: int = OUTER_FOLDS, *, seed: int = 0) -> np.ndarray:

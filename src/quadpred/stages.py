@@ -156,6 +156,15 @@ def pretrain(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, 
                device=resolve_device(device), progress=progress, on_epoch_end=on_epoch_end)
 
 
+def check_same_features(model_dir: str | Path, source: FeatureConfig | SmileConfig, store: FeatureStore) -> None:
+    """TrainingError unless the model directory's features ``source`` are those of ``store``
+    (same spectrogram settings and chunk), so that its encoder reads what it was trained on."""
+    if type(source) is not type(store.config) or source.spectrogram_key() != store.config.spectrogram_key() or \
+            source.chunk_frames != store.config.chunk_frames:
+        raise TrainingError(f"{model_dir} was trained on other features than the store {store.folder}: "
+                            "extract the clips with the same feature settings")
+
+
 def _labelled(clips: Sequence[Clip]) -> None:
     unlabelled = [c.id for c in clips if c.quadrant is None]
     if unlabelled:
@@ -215,11 +224,7 @@ def transfer(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, 
     source = read_config(init) if init is not None else None
     if source is not None:
         run = _encoder_config(run, source)
-        _, source_features = configs_of(source)
-        if source_features.spectrogram_key() != features.spectrogram_key() or \
-                source_features.chunk_frames != features.chunk_frames:
-            raise TrainingError(f"{init} was trained on other features than the store {store.folder}: "
-                                "extract the music with the same feature settings")
+        check_same_features(init, configs_of(source)[1], store)
     kind = "dae-emotion" if isinstance(features, SmileConfig) else "emotion"
     info = _describe(kind, stage, run, features, clips,
                      init={"folder": str(init), "kind": source["kind"], "stage": source["stage"],
