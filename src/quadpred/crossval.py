@@ -19,7 +19,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -142,10 +142,14 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
     _check_folds(out, folds, k, seed, method, recipe)
     started = time.perf_counter()
     # clip features are computed once for every fold, timed apart from the folds' fits
+    cache = None if method in NETWORK_METHODS else _clip_values_cache(out, method, recipe)
     if method in HANDCRAFTED_METHODS:
-        values = _functionals(clips, method, out, progress)
+        values = _timed_clip_values(cache, len(clips), lambda: _functionals(clips, method, cache, progress))
     elif method in PROBE_METHODS:
-        values = _embeddings(clips, module, key, store, out, device)
+        from .probe import cached_embeddings
+
+        values = _timed_clip_values(cache, len(clips),
+                                    lambda: cached_embeddings(module, key, store, clips, cache, device=device))
     results = []
     for fold in range(k):
         folder = out / f"fold{fold}"
@@ -164,9 +168,8 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
     summary = summarise(method, [FoldSongs.load(out / f"fold{f}" / "songs.npz") for f in range(k)], results,
                         recipe=recipe, seed=seed)
     summary["seconds_this_call"] = round(time.perf_counter() - started, 1)
-    timing = _clip_values_cache(out, method, recipe).with_suffix(".json")
-    if values is not None and timing.is_file():
-        summary["features_seconds"] = json.loads(timing.read_text())["seconds"]
+    if cache is not None and cache.with_suffix(".json").is_file():
+        summary["features_seconds"] = json.loads(cache.with_suffix(".json").read_text())["seconds"]
     write_json(out / "cv.json", summary)
     write_text_atomic(out / "cv.md", markdown(summary))
     return summary
@@ -204,39 +207,29 @@ def held_out_songs(predictions: Any, how: str = "mean") -> FoldSongs:
 def _clip_values_cache(out: Path, method: str, recipe: dict[str, Any] | None) -> Path:
     """Where the clip features of a classifier method are cached: beside ``out``, shared by the
     methods of one feature set or encoder."""
-    if method.startswith("probe"):
+    if method in PROBE_METHODS:
         return out.parent / f"embeddings-{recipe['encoder']}.npz"  # type: ignore[index]
     return out.parent / f"functionals-{method.split('-')[0]}.npz"
 
 
-def _functionals(clips: Sequence[Clip], method: str, out: Path, progress: bool) -> np.ndarray:
-    """(clips sorted by id, values): the openSMILE functionals of every clip, cached beside ``out``
-    (shared by the methods of one feature set) with the seconds they took."""
+def _timed_clip_values(cache: Path, clips: int, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """``compute()``, which reads its values from ``cache`` or writes them there; the first time,
+    the seconds it took are recorded beside the cache (cv.json reports them as the features' cost)."""
+    computed_before = cache.is_file()
+    started = time.perf_counter()
+    values = compute()
+    if not computed_before:
+        write_json(cache.with_suffix(".json"), {"seconds": round(time.perf_counter() - started, 1), "clips": clips})
+    return values
+
+
+def _functionals(clips: Sequence[Clip], method: str, cache: Path, progress: bool) -> np.ndarray:
+    """(clips sorted by id, values): the openSMILE functionals of every clip, cached in ``cache``."""
     from .functionals import clip_functionals
 
     ordered = sorted(clips, key=lambda c: c.id)
-    cache = _clip_values_cache(out, method, None)
-    computed_before = cache.is_file()
-    started = time.perf_counter()
-    values = clip_functionals([c.path for c in ordered], [c.id for c in ordered], method.split("-")[0], cache,
-                              progress=progress)
-    if not computed_before:
-        write_json(cache.with_suffix(".json"), {"seconds": round(time.perf_counter() - started, 1), "clips": len(ordered)})
-    return values
-
-
-def _embeddings(clips: Sequence[Clip], module: Any, key: str, store: Any, out: Path, device: str) -> np.ndarray:
-    """(clips sorted by id, values): a frozen encoder's pooled embeddings of every clip, cached
-    beside ``out`` with the seconds they took."""
-    from .probe import cached_embeddings
-
-    cache = _clip_values_cache(out, "probe", {"encoder": key})
-    computed_before = cache.is_file()
-    started = time.perf_counter()
-    values = cached_embeddings(module, key, store, clips, cache, device=device)
-    if not computed_before:
-        write_json(cache.with_suffix(".json"), {"seconds": round(time.perf_counter() - started, 1), "clips": len(clips)})
-    return values
+    return clip_functionals([c.path for c in ordered], [c.id for c in ordered], method.split("-")[0], cache,
+                            progress=progress)
 
 
 def _classifier_fold(part: list[Clip], values: np.ndarray, method: str, seed: int) -> FoldSongs:
