@@ -28,6 +28,7 @@ import torch  # noqa: E402
 
 from quadpred.audio import audio_files_below, load_audio  # noqa: E402
 from quadpred.config import FeatureConfig  # noqa: E402
+from quadpred.device import describe_cpu  # noqa: E402
 from quadpred.features import compute_log_mel  # noqa: E402
 from quadpred.manifest import Clip  # noqa: E402
 from quadpred.store import extract  # noqa: E402
@@ -74,6 +75,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=24, help="number of files")
     parser.add_argument("--repeats", type=int, default=2, help="timed passes; the best is kept")
     args = parser.parse_args()
+    print(describe_cpu(), flush=True)
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         paths = audio_files_below(args.root)[: args.limit] if args.root else generate(Path(tmp), args.limit)

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from quadpred.device import describe_cpu
+
 RATE = 44100
 WORK = {
     "predict": "from quadpred.predict import Predictor; Predictor.shipped(device='cpu').predict(PATH)",
@@ -52,6 +54,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, nargs="+", default=[10, 60, 120])
     parser.add_argument("--reference-up-to", type=float, default=60, help="longest file for the whole-file reference")
     args = parser.parse_args()
+    print(describe_cpu(), flush=True)
     with tempfile.TemporaryDirectory() as folder:
         for minutes in args.minutes:
             path = Path(folder) / f"{minutes:g}min.wav"

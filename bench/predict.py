@@ -22,6 +22,7 @@ import soundfile as sf
 import torch
 
 from quadpred.config import FeatureConfig, ModelConfig
+from quadpred.device import describe_cpu
 from quadpred.modeldir import save_weights, write_json
 from quadpred.models import build_emotion_net
 from quadpred.predict import Predictor, predict_files
@@ -71,6 +72,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=24)
     parser.add_argument("--keras-python", default=str(HERE / ".venv-keras" / "bin" / "python"))
     args = parser.parse_args()
+    print(describe_cpu(), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         songs = Path(tmp) / "songs"
         songs.mkdir()

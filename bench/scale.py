@@ -20,6 +20,7 @@ from pathlib import Path
 MEASURE = r"""
 import json, resource, sys, time
 from pathlib import Path
+from quadpred.device import describe_cpu
 from quadpred.config import FeatureConfig, RunConfig, apply_overrides
 from quadpred.manifest import Clip, read_manifest
 from quadpred.store import FeatureStore, extract
@@ -54,6 +55,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     from quadpred.demo import ensure_world, prepare_world
+    from quadpred.device import describe_cpu
+
+    print(describe_cpu(), flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -23,9 +23,10 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from quadpred.config import FeatureConfig, ModelConfig
+from quadpred.device import autocast, describe_cpu
 from quadpred.models import build_emotion_net
 from quadpred.objectives import MultiTask
-from quadpred.train import autocast, train_step
+from quadpred.train import train_step
 
 HERE = Path(__file__).resolve().parent
 
@@ -93,6 +94,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--keras-python", default=str(HERE / ".venv-keras" / "bin" / "python"))
     args = parser.parse_args()
+    print(describe_cpu(), flush=True)
     threads = torch.get_num_threads()
     model = build_emotion_net(ModelConfig(), FeatureConfig()).eval()
     with FlopCounterMode(display=False) as counter:

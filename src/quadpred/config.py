@@ -192,8 +192,9 @@ class TrainConfig:
     its inverse frequency, 'sampler' draws balanced batches, 'none' neither. ``max_batches``
     caps the batches per epoch (quick runs); ``cache_embeddings`` trains the feat-ext heads on
     encoder outputs computed once (the encoder is frozen, so the result is the same).
-    ``precision``: 'fp32' (default, reproducible), 'bf16' (about 2x faster on CPUs with
-    AVX-512-BF16 or AMX, and on GPUs) or 'fp16' (GPUs). ``augment``: 'specaugment' masks a
+    ``precision``: 'auto' (default: bf16 where the CPU or GPU computes it natively, fp32
+    elsewhere; device.resolve_precision), 'fp32', 'bf16' (about 2x faster on CPUs with
+    AVX-512-BF16 or AMX, and on GPUs; emulated and ~10x slower on other CPUs) or 'fp16' (GPUs). ``augment``: 'specaugment' masks a
     random band of mel bands and a random span of frames of every training input of a transfer
     stage (augment.py); 'none' (default) leaves them as they are.
 
@@ -219,7 +220,7 @@ class TrainConfig:
     seed: int = 0
     max_batches: int | None = None
     cache_embeddings: bool = True
-    precision: str = "fp32"
+    precision: str = "auto"
     augment: str = "none"
     schedule: str = "inverse-time"
     warmup_epochs: float = 0.0
@@ -232,8 +233,8 @@ class TrainConfig:
         object.__setattr__(self, "loss_weights", tuple(float(w) for w in self.loss_weights))
         if len(self.loss_weights) != 3:
             raise ConfigError(f"loss_weights needs 3 values (quadrant, arousal, valence), got {list(self.loss_weights)}")
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise ConfigError(f"precision {self.precision!r} unknown: use 'fp32', 'bf16' (CPU or GPU) or 'fp16' (GPU)")
+        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+            raise ConfigError(f"precision {self.precision!r} unknown: use 'auto', 'fp32', 'bf16' (CPU or GPU) or 'fp16' (GPU)")
         if self.balance not in ("weights", "sampler", "none"):
             raise ConfigError(f"balance {self.balance!r} unknown: use 'weights', 'sampler' or 'none'")
         if self.augment not in AUGMENTATIONS:

@@ -27,6 +27,7 @@ import torch
 
 from .batches import Batches
 from .config import FeatureConfig, ModelConfig
+from .device import resolve_device
 from .errors import TrainingError
 from .files import atomic_path, write_text_atomic
 from .manifest import Clip
@@ -34,7 +35,6 @@ from .modeldir import configs_of, load_encoder_state, read_config, write_json
 from .models import build_encoder
 from .songpool import pool_by_song
 from .store import ChunkDataset, FeatureStore
-from .train import resolve_device
 
 log = logging.getLogger("quadpred")
 RANDOM = "random"  # the encoder argument that means: random initialisation

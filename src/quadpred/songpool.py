@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from .batches import Batches
+from .device import resolve_device
 from .errors import TrainingError
 from .labels import TASKS
 from .manifest import Clip, check_leakage
@@ -28,7 +29,6 @@ from .models.heads import EmotionNet, MultiTaskHead
 from .objectives import MultiTask, inverse_frequency_weights
 from .stages import SplitPredictions, scoring_chunks, split_of
 from .store import FeatureStore
-from .train import resolve_device
 
 WEIGHT_DECAYS = (0.01, 0.1, 1.0, 10.0)  # decoupled (AdamW): shrinkage lr * decay per step
 

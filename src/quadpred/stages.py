@@ -13,6 +13,7 @@ folder with the same settings does nothing, an interrupted one resumes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -29,6 +30,7 @@ from . import __version__
 from .augment import AUGMENTERS
 from .batches import Batches, TensorRows
 from .config import FeatureConfig, ModelConfig, RunConfig, SmileConfig, TrainConfig, from_dict, to_dict
+from .device import autocast, resolve_device, resolve_precision
 from .errors import ModelDirError, TrainingError
 from .files import atomic_path
 from .labels import TASKS
@@ -39,7 +41,7 @@ from .models import build_cpc, build_dae, build_dae_emotion_net, build_emotion_n
 from .objectives import Contrastive, Denoising, MultiTask, SequenceDenoising, inverse_frequency_weights
 from .selection import SongScorer
 from .store import ChunkDataset, FeatureStore, SegmentDataset
-from .train import FitResult, distributed_rank_world, fit, read_summary, resolve_device
+from .train import FitResult, distributed_rank_world, fit, read_summary
 
 log = logging.getLogger("quadpred")
 
@@ -71,6 +73,23 @@ def _comparable(info: dict[str, Any]) -> dict[str, Any]:
     return info
 
 
+def _differences(saved: Any, wanted: Any, where: str = "") -> list[str]:
+    """'key: saved -> wanted' for every setting that differs (nested keys joined by dots)."""
+    if isinstance(saved, dict) and isinstance(wanted, dict):
+        return [line for key in sorted(set(saved) | set(wanted), key=str)
+                for line in _differences(saved.get(key), wanted.get(key), f"{where}.{key}" if where else str(key))]
+    if saved == wanted:
+        return []
+    shown = [json.dumps(v)[:40] for v in (saved, wanted)]
+    return [f"{where or 'run'}: {shown[0]} -> {shown[1]}"]
+
+
+def _with_precision(run: RunConfig, device: torch.device) -> RunConfig:
+    """``run`` with its precision resolved for ``device`` ('auto' -> bf16 or fp32), as recorded."""
+    return dataclasses.replace(run, train=dataclasses.replace(
+        run.train, precision=resolve_precision(run.train.precision, device)))
+
+
 def _open_run(folder: Path, info: dict[str, Any], force: bool) -> bool:
     """Prepare ``folder`` for a run described by ``info``; True if it is already finished.
     Under torch.distributed, rank 0 prepares it and the others wait."""
@@ -78,12 +97,12 @@ def _open_run(folder: Path, info: dict[str, Any], force: bool) -> bool:
     finished = False
     config_path = folder / CONFIG_NAME
     if config_path.is_file():
-        same = _comparable(json.loads(config_path.read_text())) == _comparable(info)
-        if same and not force:
+        changed = _differences(_comparable(json.loads(config_path.read_text())), _comparable(info))
+        if not changed and not force:
             finished = is_complete(folder)
         elif not force:
-            raise TrainingError(f"{folder} holds a run with other settings or data: choose another output "
-                                "folder or pass --force to start afresh")
+            raise TrainingError(f"{folder} holds a run with other settings or data ({'; '.join(changed[:3])}): "
+                                "choose another output folder or pass --force to start afresh")
         elif rank == 0:
             shutil.rmtree(folder)
     if rank == 0 and not finished and not config_path.is_file():
@@ -127,6 +146,8 @@ def pretrain(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, 
     if (method == "dae") != isinstance(features, SmileConfig):
         wanted = "hand-crafted" if method == "dae" else "log-mel"
         raise TrainingError(f"method {method} needs a {wanted} feature store; {store.folder} holds other features")
+    run_device = resolve_device(device)
+    run = _with_precision(run, run_device)
     info = _describe(method, stage, run, features, [c for c in clips if c.split in ("train", "valid")])
     if _open_run(folder, info, force):
         return _finished(folder)
@@ -153,7 +174,7 @@ def pretrain(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, 
         objective = Contrastive(run.model.cpc_objective)
     train, valid = _batches(train_set, run, None, training=True), _batches(valid_set, run, None, training=False)
     return fit(model, objective, train, valid, folder=folder, config=run.train, lr=run.train.learning_rate(stage),
-               device=resolve_device(device), progress=progress, on_epoch_end=on_epoch_end)
+               device=run_device, progress=progress, on_epoch_end=on_epoch_end)
 
 
 def check_same_features(model_dir: str | Path, source: FeatureConfig | SmileConfig, store: FeatureStore) -> None:
@@ -196,9 +217,12 @@ def _emotion_model(run: RunConfig, features: FeatureConfig | SmileConfig) -> nn.
 
 
 @torch.no_grad()
-def _embed(model: nn.Module, dataset: ChunkDataset, device: torch.device, batch_size: int = 256) -> torch.Tensor:
+def _embed(model: nn.Module, dataset: ChunkDataset, device: torch.device, precision: str,
+           batch_size: int = 256) -> torch.Tensor:
+    """(chunks, embedding) encoder outputs, in the precision the uncached training would compute them."""
     model.eval()
-    parts = [model.embed(x.to(device)).cpu() for x, _, _ in Batches(dataset, batch_size).epoch(0)]
+    with autocast(device, precision):
+        parts = [model.embed(x.to(device)).float().cpu() for x, _, _ in Batches(dataset, batch_size).epoch(0)]
     return torch.cat(parts) if parts else torch.zeros(0)
 
 
@@ -222,6 +246,8 @@ def transfer(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, 
     _labelled(clips)
     features = store.config
     source = read_config(init) if init is not None else None
+    run_device = resolve_device(device)
+    run = _with_precision(run, run_device)
     if source is not None:
         run = _encoder_config(run, source)
         check_same_features(init, configs_of(source)[1], store)
@@ -233,7 +259,7 @@ def transfer(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, 
         result = _finished(folder)
     else:
         result = _train_transfer(clips, store, folder, stage=stage, init=init, source=source, run=run,
-                                 device=resolve_device(device), progress=progress, on_epoch_end=on_epoch_end)
+                                 device=run_device, progress=progress, on_epoch_end=on_epoch_end)
     rank, world = distributed_rank_world()
     if rank == 0 and not (folder / "metrics.json").is_file():
         score_splits(folder, store, clips, device=device)
@@ -283,8 +309,9 @@ def _train_transfer(clips: Sequence[Clip], store: FeatureStore, folder: Path, *,
                    frozen=[model.encoder], song_scorer=scorer, **common)
     # the frozen encoder in eval mode is a fixed function: run it once per chunk, train the head on its outputs
     model.to(device)
-    train_rows = TensorRows(_embed(model, train_set, device), train_set.targets)
-    valid_rows = TensorRows(_embed(model, valid_set, device), valid_set.targets) if len(valid_set) else None
+    precision = run.train.precision
+    train_rows = TensorRows(_embed(model, train_set, device, precision), train_set.targets)
+    valid_rows = TensorRows(_embed(model, valid_set, device, precision), valid_set.targets) if len(valid_set) else None
     valid, scorer = _validation(valid_rows, valid_set, run)
     return fit(model.head, objective, _batches(train_rows, run, balance_by, training=True), valid,
                save=model, song_scorer=scorer, **common)

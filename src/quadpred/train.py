@@ -10,7 +10,6 @@ JSON and CSV.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import csv
 import io
@@ -20,7 +19,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from tqdm.auto import tqdm
 
 from .batches import Batches
 from .config import TrainConfig, to_dict
+from .device import autocast, resolve_precision
 from .errors import TrainingError
 from .files import atomic_path, bar_off, write_text_atomic
 from .modeldir import WEIGHTS_NAME, save_weights, write_json
@@ -39,19 +39,6 @@ from .selection import SongScorer, criterion
 log = logging.getLogger("quadpred")
 
 CHECKPOINT_NAME = "checkpoint.pt"
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' -> CUDA when available (this process's GPU under torchrun), else CPU; 'cpu', 'cuda',
-    'cuda:1' as given."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", torch.cuda.current_device())))
-        return torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise TrainingError(f"device {name!r} asked for, but PyTorch sees no CUDA GPU: use --device cpu")
-    return device
 
 
 def distributed_rank_world() -> tuple[int, int]:
@@ -86,15 +73,6 @@ class FitResult:
     stopped_early: bool
     history: list[dict[str, Any]]
     seconds: float
-
-
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """Mixed precision for 'bf16' (CPUs with AVX-512-BF16/AMX, GPUs) or 'fp16' (GPUs); 'fp32': none."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    if precision == "fp16" and device.type == "cpu":
-        raise TrainingError("precision fp16 needs a GPU; use bf16 on the CPU")
-    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
 def learning_rate_factor(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
@@ -189,6 +167,7 @@ def fit(
         folder.mkdir(parents=True, exist_ok=True)
     if len(train.dataset) == 0:
         raise TrainingError(f"{folder}: the training split is empty; check the manifest's splits")
+    config = replace(config, precision=resolve_precision(config.precision, device))
     # channels-last convolutions are faster on CPUs (oneDNN) and on GPUs with tensor cores
     model.to(device, memory_format=torch.channels_last)
     core = model
