@@ -37,6 +37,7 @@ from sklearn.metrics import f1_score, log_loss
 
 from quadpred.config import FeatureConfig, RunConfig, from_dict
 from quadpred.experiment import load_experiment
+from quadpred.layout import Setting, transfer_folder
 from quadpred.manifest import read_manifest
 from quadpred.metrics import song_level
 from quadpred.modeldir import write_json
@@ -117,7 +118,7 @@ def main() -> None:
         write_json(results_path, results)
         print(f"cell ensemble {results['cell-ensemble']['all']}")
     for repeat in args.repeats:
-        cell = args.runs / "transfer" / "eng2eng" / "scae" / f"r{repeat}"
+        cell = args.runs / transfer_folder(Setting("eng", "eng"), "scae", repeat)
         grid_metrics = json.loads((cell / "full" / "metrics.json").read_text())
         results.setdefault("grid", {})[str(repeat)] = {"valid": song_f1(grid_metrics, "valid"),
                                                        "test": song_f1(grid_metrics, "test")}

@@ -69,8 +69,11 @@ def retrain_all(runs: Path, source: Path, out: Path) -> Path:
     info = json.loads((source / "config.json").read_text())
     clips = [dataclasses.replace(c, split="train") for c in read_manifest(runs / "manifests" / "music_eng.jsonl")]
     store = FeatureStore.open(runs / "features", kind="logmel")
-    family_folder = source.parent
-    encoder = runs / "pretrain" / f"{family_folder.parent.name}-{family_folder.parent.parent.name.split('2')[0]}" / "r0"
+    from quadpred.layout import Setting, pretrain_folder
+
+    family_folder = source.parent  # transfer/<setting>/<family>/r<k>
+    family, setting = family_folder.parent.name, Setting.parse(family_folder.parent.parent.name)
+    encoder = runs / pretrain_folder(family, str(setting.speech), 0)
     previous = encoder
     for stage in ("feat-ext", "full") if source.name == "full" else ("feat-ext",):
         grid_run = family_folder / stage

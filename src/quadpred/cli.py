@@ -19,6 +19,12 @@ if TYPE_CHECKING:  # imported where used: `quadpred --help` stays fast
 
 log = logging.getLogger("quadpred")
 
+# copies of methods.PRETRAININGS and crossval.CV_METHODS (importing those loads torch, seconds a
+# `--help` should not wait); tests/test_cli.py checks that they agree
+PRETRAINING_CHOICES = ("scae", "cpc", "dae")
+CV_CHOICES = ("baseline", "feat-ext", "full", "egemaps-svm", "egemaps-logreg", "compare-svm", "compare-logreg",
+              "probe-svm", "probe-logreg")
+
 
 def _refuse_overwrite(path: Path, force: bool) -> None:
     if path.exists() and not force:
@@ -100,12 +106,14 @@ def _clips_and_store(args: argparse.Namespace):
     from .store import FeatureStore
 
     clips = [clip for manifest in args.manifests for clip in read_manifest(manifest)]
-    # a store root may hold log-mel and hand-crafted stores side by side: the model decides which
-    kind = "smile" if getattr(args, "method", None) == "dae" else "logmel"
-    if getattr(args, "encoder", None):
-        from .modeldir import read_config
+    # a store root may hold log-mel and hand-crafted stores side by side: the method or the encoder decides which
+    from .methods import PRETRAININGS, feature_kind
 
-        kind = "smile" if read_config(args.encoder)["kind"].startswith("dae") else "logmel"
+    kind = PRETRAININGS[args.method].features if getattr(args, "method", None) in PRETRAININGS else "logmel"
+    if getattr(args, "encoder", None):
+        from .modeldir import configs_of, read_config
+
+        kind = feature_kind(configs_of(read_config(args.encoder))[1])
     return clips, FeatureStore.open(args.features, kind=kind)
 
 
@@ -464,7 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "--set model.cpc_objective=binary). Writes a self-describing model directory; "
                                    "re-running resumes an interrupted run.")
     _add_training(p)
-    p.add_argument("--method", choices=("scae", "cpc", "dae"), default="scae",
+    p.add_argument("--method", choices=PRETRAINING_CHOICES, default="scae",
                    help="pretraining method (default scae; dae: the LSTM baseline, on `features --handcrafted`)")
     p.set_defaults(func=cmd_pretrain)
 
@@ -494,9 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "pooled out-of-fold F with a 95 %% song-bootstrap interval). Resumable.")
     p.add_argument("manifests", nargs="+", help="labelled music manifest(s) from `quadpred prepare`")
     p.add_argument("-o", "--output", required=True, help="output folder of the cross-validation")
-    p.add_argument("--method", required=True, choices=("baseline", "feat-ext", "full", "egemaps-svm",
-                                                       "egemaps-logreg", "compare-svm", "compare-logreg",
-                                                       "probe-svm", "probe-logreg"))
+    p.add_argument("--method", required=True, choices=CV_CHOICES)
     p.add_argument("--features", help="feature store root (network methods and probes)")
     p.add_argument("--encoder", help="pretrained model directory (feat-ext, full, probes), or 'random' (probes)")
     p.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")

@@ -177,15 +177,15 @@ class ModelConfig:
         return reduction
 
 
-# default learning rate of each training stage (SYSTEM.md; CPC and the baseline as their neighbours)
-STAGE_LEARNING_RATES: dict[str, float] = {
-    "pretrain": 1e-3, "cpc": 1e-3, "dae": 1e-3, "feat-ext": 1e-4, "full": 5e-4, "baseline": 5e-4,
-}
+# default learning rate of each transfer stage (SYSTEM.md; the baseline as full); a pretraining's is
+# in its methods.PRETRAININGS entry
+STAGE_LEARNING_RATES: dict[str, float] = {"feat-ext": 1e-4, "full": 5e-4, "baseline": 5e-4}
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """One training run. ``lr=None`` takes the stage's default (``STAGE_LEARNING_RATES``).
+    """One training run. ``lr=None`` takes the stage's default (``STAGE_LEARNING_RATES``, or the
+    pretraining method's).
 
     ``lr_decay`` is Keras's inverse-time decay per step, lr / (1 + decay * step), the
     schedule whose rate the study tuned. ``balance``: 'weights' weighs each class's loss by

@@ -23,6 +23,7 @@ import soundfile as sf
 from .config import FeatureConfig
 from .corpora import CORPORA
 from .labels import QUADRANTS
+from .layout import Setting, transfer_folder
 from .manifest import Clip, split_study, summary, write_manifest
 from .store import FeatureStore, extract
 from .synth import build_world
@@ -125,7 +126,7 @@ def run_demo(out: str | Path, *, scale: str = "small", seed: int = 0, workers: i
 
     from .predict import Predictor, write_outputs
 
-    pairs = {pair: out / "runs" / "transfer" / pair / "scae" / "r0" / "full" for pair in LANGUAGE_PAIRS}
+    pairs = {pair: out / "runs" / transfer_folder(Setting.parse(pair), "scae", 0) / "full" for pair in LANGUAGE_PAIRS}
     song = generate_song(out / "song" / "four_quadrants.wav", seed=seed)
     say(f"song: {song} (sections of {SECTION_SECONDS:.0f} s: {', '.join(QUADRANTS)})")
     for pair, folder in pairs.items():

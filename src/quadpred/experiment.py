@@ -6,9 +6,7 @@ into steps (pretraining runs, transfer runs, baselines), each a run folder; :fun
 does the steps whose folder is not finished, records a failed step and goes on with the rest.
 
     <out>/experiment.json                 the resolved config
-    <out>/pretrain/<family>-<speech>/r<k>/          model directories (scae | cpc)
-    <out>/transfer/<speech>2<music>/<family>/r<k>/{feat-ext,full}/
-    <out>/transfer/baseline-<music>/r<k>/baseline/
+    <out>/pretrain/..., <out>/transfer/...   the run folders (layout.py)
     <out>/status.json                     per step: done | failed (with the message) | skipped
 """
 
@@ -24,27 +22,14 @@ from typing import Any
 
 from .config import FeatureConfig, RunConfig, SmileConfig, from_dict, load_json, to_dict
 from .errors import ConfigError
+from .layout import Setting, pretrain_folder, transfer_folder
 from .manifest import Clip, read_manifest, sample_hours, total_hours
+from .methods import METHODS, family_method
 from .modeldir import write_json
 from .store import FeatureStore, extract
 
 log = logging.getLogger("quadpred")
 
-# method -> (pretraining family or None for the baseline, transfer stage)
-METHODS: dict[str, tuple[str | None, str]] = {
-    "baseline": (None, "baseline"),
-    "scae-feat-ext": ("scae", "feat-ext"),
-    "scae-full": ("scae", "full"),
-    "cpc-feat-ext": ("cpc", "feat-ext"),
-    "cpc-full": ("cpc", "full"),
-    "dae-classifier": ("dae-classifier", "feat-ext"),
-    "dae-sparsity": ("dae-sparsity", "feat-ext"),
-}
-# the DAE variants of Coutinho & Schuller 2017: sequence length and hidden size
-DAE_VARIANTS: dict[str, dict[str, float]] = {
-    "dae-classifier": {"dae_hidden": 100, "dae_seconds": 5.0},
-    "dae-sparsity": {"dae_hidden": 800, "dae_seconds": 10.0},
-}
 MIX = "mix"
 
 
@@ -88,21 +73,21 @@ class ExperimentConfig:
             raise ConfigError(f"mix languages {self.mix} must be speech languages ({sorted(self.speech)})")
         speech = self.speech_languages()
         for setting in self.settings:
-            source, _, target = setting.partition("2")
+            source, target = Setting.parse(setting)
             if source not in speech or target not in self.music:
                 raise ConfigError(f"setting {setting!r}: write <speech>2<music> with speech in {speech} "
                                   f"and music in {sorted(self.music)}")
-        if any(METHODS[m][0] for m in self.methods) and not speech:
+        if any(METHODS[m].pretraining for m in self.methods) and not speech:
             raise ConfigError("transfer methods need speech manifests ('speech': {'eng': [...]})")
 
     def speech_languages(self) -> list[str]:
         return sorted(self.speech) + ([MIX] if self.mix else [])
 
-    def cells(self) -> list[tuple[str, str]]:
-        """(speech, music) pairs of the grid."""
+    def cells(self) -> list[Setting]:
+        """The (speech, music) pairs of the grid."""
         if self.settings:
-            return [tuple(s.split("2", 1)) for s in self.settings]  # type: ignore[misc]
-        return [(s, m) for s in self.speech_languages() for m in sorted(self.music)]
+            return [Setting.parse(s) for s in self.settings]
+        return [Setting(s, m) for s in self.speech_languages() for m in sorted(self.music)]
 
     def run_config(self, part: str) -> RunConfig:
         return from_dict(RunConfig, getattr(self, part), where=f"experiment {part}")
@@ -136,10 +121,11 @@ class Step:
 
 def plan(config: ExperimentConfig) -> list[Step]:
     """Every step of the grid, pretraining before the transfers that use it."""
-    families = sorted({METHODS[m][0] for m in config.methods if METHODS[m][0]})
-    # full continues from feat-ext, so asking for full runs both; the DAE baseline has feat-ext only
-    stages_of = {family: ("feat-ext", "full") if f"{family}-full" in config.methods else ("feat-ext",)
-                 for family in families}
+    chosen = [METHODS[m] for m in config.methods]
+    families = sorted({m.family for m in chosen if m.family})
+    # a family's methods share one transfer folder, whose stages are the longest chain asked for
+    # (full continues from feat-ext, so asking for full runs both)
+    stages_of = {family: max((m.stages for m in chosen if m.family == family), key=len) for family in families}
     steps: list[Step] = []
     cells = config.cells()
     for r in range(config.repeats):
@@ -147,23 +133,24 @@ def plan(config: ExperimentConfig) -> list[Step]:
         if r == source:
             for speech in sorted({s for s, _ in cells}):
                 for family in families:
-                    steps.append(Step("pretrain", f"pretrain/{family}-{speech}/r{r}", speech, None, family, (), r))
-        for speech, music in cells:
+                    steps.append(Step("pretrain", pretrain_folder(family, speech, r), speech, None, family, (), r))
+        for cell in cells:
             for family in families:
-                steps.append(Step("transfer", f"transfer/{speech}2{music}/{family}/r{r}", speech, music, family,
-                                  stages_of[family], r, needs=f"pretrain/{family}-{speech}/r{source}"))
+                steps.append(Step("transfer", transfer_folder(cell, family, r), cell.speech, cell.music, family,
+                                  stages_of[family], r, needs=pretrain_folder(family, str(cell.speech), source)))
         if "baseline" in config.methods:
-            for music in sorted({m for _, m in cells} or set(config.music)):
-                steps.append(Step("transfer", f"transfer/baseline-{music}/r{r}", None, music, None, ("baseline",), r))
+            for music in sorted({c.music for c in cells} or set(config.music)):
+                steps.append(Step("transfer", transfer_folder(Setting(None, music), None, r), None, music, None,
+                                  ("baseline",), r))
     return steps
 
 
 def method_folder(step: Step, method: str) -> str | None:
     """The model directory of ``method`` inside a transfer step's folder (None if not there)."""
-    family, stage = METHODS[method]
-    if step.kind != "transfer" or step.family != family or stage not in step.stages:
+    chosen = METHODS[method]
+    if step.kind != "transfer" or step.family != chosen.family or chosen.stage not in step.stages:
         return None
-    return f"{step.folder}/{stage}"
+    return f"{step.folder}/{chosen.stage}"
 
 
 def _read(paths: list[str], base: Path) -> list[Clip]:
@@ -206,7 +193,7 @@ def run_grid(config: ExperimentConfig, base: str | Path, out: str | Path, *, dev
     features_root = base / config.features_root
     extract(every_clip, features_root, config.feature_config(), workers=workers, progress=progress)
     stores = {"logmel": FeatureStore.open(features_root, config.feature_config())}
-    if any(m in DAE_VARIANTS for m in config.methods):
+    if any(METHODS[m].features == "smile" for m in config.methods):
         extract(every_clip, features_root, SmileConfig(), workers=workers, progress=progress)
         stores["smile"] = FeatureStore.open(features_root, SmileConfig())
     steps = plan(config)
@@ -218,17 +205,18 @@ def run_grid(config: ExperimentConfig, base: str | Path, out: str | Path, *, dev
             continue
         seed = config.seed + step.repeat
         log.info("[%d/%d] %s", number, len(steps), step.name)
-        store = stores["smile" if step.family in DAE_VARIANTS else "logmel"]
+        family = family_method(step.family) if step.family else None
+        store = stores[family.features if family else "logmel"]
         try:
             if step.kind == "pretrain":
                 run = _variant(_seeded(config.run_config("pretrain"), seed), step.family)
-                method = "dae" if step.family in DAE_VARIANTS else step.family
+                method = family.pretraining if family else None
 
                 def train(run_config: RunConfig, folder: Path, step: Step = step, method: str = method) -> Any:
                     return pretrain(speech[step.speech], store, folder, method=method, run=run_config,
                                     device=device, progress=progress)
 
-                tuned(train, run, out / step.folder, trials=config.tune, stage=method or "pretrain")
+                tuned(train, run, out / step.folder, trials=config.tune, stage=method)
             else:
                 run = _variant(_seeded(config.run_config("transfer"), seed), step.family)
                 transfer_stages(music[step.music], store, out / step.folder,
@@ -249,10 +237,9 @@ def _seeded(run: RunConfig, seed: int) -> RunConfig:
 
 
 def _variant(run: RunConfig, family: str | None) -> RunConfig:
-    """``run`` with the model settings of a DAE variant (others unchanged)."""
-    if family not in DAE_VARIANTS:
-        return run
-    return dataclasses.replace(run, model=dataclasses.replace(run.model, **DAE_VARIANTS[family]))
+    """``run`` with the model settings of the family's methods (e.g. a DAE variant's); others unchanged."""
+    overrides = family_method(family).model if family else {}
+    return dataclasses.replace(run, model=dataclasses.replace(run.model, **overrides)) if overrides else run
 
 
 # --- presets -------------------------------------------------------------------------------

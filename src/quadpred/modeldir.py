@@ -25,7 +25,6 @@ from .labels import TASKS
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "weights.pt"
-KINDS = ("scae", "cpc", "dae", "emotion", "dae-emotion")
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -43,9 +42,12 @@ def read_config(folder: str | Path) -> dict[str, Any]:
         info = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ModelDirError(f"{path} is not valid JSON: the model directory is damaged; train or copy it again") from exc
-    if not isinstance(info, dict) or info.get("kind") not in KINDS:
+    from .methods import model_builders
+
+    kinds = model_builders()
+    if not isinstance(info, dict) or info.get("kind") not in kinds:
         kind = info.get("kind") if isinstance(info, dict) else None
-        raise ModelDirError(f"{path}: unknown model kind {kind!r}; expected one of {', '.join(KINDS)}")
+        raise ModelDirError(f"{path}: unknown model kind {kind!r}; expected one of {', '.join(kinds)}")
     missing = [key for key in ("model", "features") if not isinstance(info.get(key), dict)]
     if missing:
         raise ModelDirError(f"{path}: no {' or '.join(repr(k) for k in missing)} settings; the model directory is "
@@ -99,13 +101,11 @@ def configs_of(info: dict[str, Any]) -> tuple[ModelConfig, FeatureConfig | Smile
 
 def load_model(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """The model of a directory in eval mode on the CPU, and its config.json."""
-    from .models import build_cpc, build_dae, build_dae_emotion_net, build_emotion_net, build_scae
+    from .methods import model_builders
 
     info = read_config(folder)
     model_config, feature_config = configs_of(info)
-    builder = {"scae": build_scae, "cpc": build_cpc, "emotion": build_emotion_net, "dae": build_dae,
-               "dae-emotion": build_dae_emotion_net}[info["kind"]]
-    model = builder(model_config, feature_config)
+    model = model_builders()[info["kind"]](model_config, feature_config)
     try:
         model.load_state_dict(load_state(folder))
     except RuntimeError as exc:  # missing, unexpected or differently shaped tensors

@@ -34,6 +34,7 @@ from .errors import AudioError, ModelDirError, QuadpredError
 from .features import chunk, chunk_starts, compute_log_mel
 from .files import atomic_path, bar_off, hash_files, remove_stale_temporaries, write_text_atomic
 from .labels import QUADRANT_MEANINGS, QUADRANTS, TASKS
+from .layout import Setting
 from .modeldir import CONFIG_NAME, WEIGHTS_NAME, configs_of, load_model
 from .streaming import stream_log_mel
 
@@ -267,7 +268,7 @@ def shipped_models() -> list[dict[str, Any]]:
         else:
             score, how = None, "not estimated"
         records.append({"name": folder.name, "members": len(members), "stage": info.get("stage"),
-                        "speech": folder.name.split("2")[0],
+                        "speech": Setting.parse(folder.name).speech,
                         "clips": info.get("data", {}).get("clips"), "song_f1": score, "estimated_by": how})
     return records
 

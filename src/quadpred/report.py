@@ -20,9 +20,11 @@ from typing import Any
 import numpy as np
 
 from .errors import QuadpredError
-from .experiment import METHODS, ExperimentConfig, method_folder, plan
+from .experiment import ExperimentConfig, method_folder, plan
 from .files import write_text_atomic
 from .labels import TASKS
+from .layout import Setting
+from .methods import METHODS
 from .metrics import cluster_confusions, holm, interval, macro_f1_from_confusion, paired_p_value, song_level
 from .modeldir import write_json
 from .plots import confusion_grid, learning_curves, scores_with_intervals
@@ -76,7 +78,7 @@ def find_runs(out: Path, config: ExperimentConfig) -> tuple[list[Run], list[str]
             if relative is None:
                 continue
             folder = out / relative
-            setting = f"{step.speech}2{step.music}" if step.speech else f"baseline-{step.music}"
+            setting = str(Setting(step.speech, str(step.music)))
             if (folder / "metrics.json").is_file():
                 runs.append(Run(method, setting, str(step.music), step.repeat, folder))
             else:
@@ -175,8 +177,8 @@ def paired_tests(runs: list[Run], *, seed: int = 0) -> list[dict[str, Any]]:
     tests = []
     rng = np.random.default_rng(seed)
     for (method, setting), intra_runs in sorted(by_cell.items()):
-        speech, _, music = setting.partition("2")
-        if method == "baseline" or speech != music:
+        music = Setting.parse(setting).music
+        if method == "baseline" or not Setting.parse(setting).intra:
             continue
         for (other_method, other), cross_runs in sorted(by_cell.items()):
             if other_method != method or other == setting or not other.endswith(f"2{music}"):
@@ -209,7 +211,7 @@ def paired_tests(runs: list[Run], *, seed: int = 0) -> list[dict[str, Any]]:
 
 def _settings_order(summary: dict) -> list[str]:
     transfer = sorted({c["setting"] for c in summary["cells"] if not c["setting"].startswith("baseline-")},
-                      key=lambda s: (s.split("2")[1], s.split("2")[0] != s.split("2")[1], s))
+                      key=lambda s: (Setting.parse(s).music, not Setting.parse(s).intra, s))
     return transfer or sorted({f"baseline-{c['music']}" for c in summary["cells"]})
 
 

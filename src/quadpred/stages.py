@@ -35,18 +35,18 @@ from .errors import ModelDirError, TrainingError
 from .files import atomic_path
 from .labels import TASKS
 from .manifest import Clip, check_leakage, summary
+from .methods import PRETRAININGS, TRANSFER_MODELS, chunking, feature_kind
 from .metrics import task_report
 from .modeldir import CONFIG_NAME, configs_of, is_complete, load_encoder_state, load_state, read_config, write_json
-from .models import build_cpc, build_dae, build_dae_emotion_net, build_emotion_net, build_scae
-from .objectives import Contrastive, Denoising, MultiTask, SequenceDenoising, inverse_frequency_weights
+from .objectives import MultiTask, inverse_frequency_weights
 from .selection import SongScorer
-from .store import ChunkDataset, FeatureStore, SegmentDataset
+from .store import ChunkDataset, FeatureStore
 from .train import FitResult, distributed_rank_world, fit, read_summary
 
 log = logging.getLogger("quadpred")
 
 TRANSFER_STAGES = ("feat-ext", "full", "baseline")
-PRETRAIN_METHODS = ("scae", "cpc", "dae")
+TRANSFER_KINDS = tuple(kind for kind, _ in TRANSFER_MODELS.values())
 EpochHook = Callable[[int, dict], None]
 
 
@@ -131,49 +131,33 @@ def _check_splits(clips: Sequence[Clip], what: str, store: FeatureStore) -> None
 def pretrain(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, method: str = "scae",
              run: RunConfig = RunConfig(), device: str = "auto", progress: bool = True, force: bool = False,
              on_epoch_end: EpochHook | None = None) -> FitResult:
-    """Pretrain an encoder on (speech) clips: 'scae' denoising autoencoder or 'cpc' (log-mel
-    store), or 'dae', the LSTM denoising autoencoder of the baseline (hand-crafted store).
+    """Pretrain an encoder on (speech) clips by ``method``, an entry of methods.PRETRAININGS:
+    'scae' denoising autoencoder or 'cpc' (log-mel store), or 'dae', the LSTM denoising
+    autoencoder of the baseline (hand-crafted store).
 
     Several languages in ``clips`` make the follow-up study's mixture. Uses the train and valid
     splits; test clips are ignored.
     """
-    if method not in PRETRAIN_METHODS:
-        raise TrainingError(f"pretraining method {method!r} unknown: use one of {', '.join(PRETRAIN_METHODS)}")
+    if method not in PRETRAININGS:
+        raise TrainingError(f"pretraining method {method!r} unknown: use one of {', '.join(PRETRAININGS)}")
+    recipe = PRETRAININGS[method]
     folder = Path(folder)
     _check_splits(clips, "pretraining", store)
     features = store.config
-    stage = {"scae": "pretrain", "cpc": "cpc", "dae": "dae"}[method]
-    if (method == "dae") != isinstance(features, SmileConfig):
-        wanted = "hand-crafted" if method == "dae" else "log-mel"
+    if recipe.features != feature_kind(features):
+        wanted = {"smile": "hand-crafted", "logmel": "log-mel"}[recipe.features]
         raise TrainingError(f"method {method} needs a {wanted} feature store; {store.folder} holds other features")
     run_device = resolve_device(device)
     run = _with_precision(run, run_device)
-    info = _describe(method, stage, run, features, [c for c in clips if c.split in ("train", "valid")])
+    info = _describe(method, recipe.stage, run, features, [c for c in clips if c.split in ("train", "valid")])
     if _open_run(folder, info, force):
         return _finished(folder)
     torch.manual_seed(run.train.seed)
-    if method == "scae":
-        model: nn.Module = build_scae(run.model, features)
-        train_set, valid_set = (ChunkDataset(store, split_of(clips, s)) for s in ("train", "valid"))
-        objective: Any = Denoising(run.train.noise_sd)
-    elif method == "dae":
-        model = build_dae(run.model, features)
-        steps, hop, _ = chunking(features, run.model)
-        train_set, valid_set = (ChunkDataset(store, split_of(clips, s), chunk_frames=steps, hop_frames=hop)
-                                for s in ("train", "valid"))
-        if len(train_set) == 0:
-            raise TrainingError(f"no speech clip is as long as a {run.model.dae_seconds:g}-s DAE sequence: "
-                                "lower model.dae_seconds")
-        sample = np.random.default_rng(run.train.seed).permutation(len(train_set))[:4096]
-        model.fit_standardisation(train_set.gather(np.sort(sample))[0])
-        objective = SequenceDenoising(run.train.noise_sd)
-    else:
-        model = build_cpc(run.model, features)
-        train_set, valid_set = (SegmentDataset(store, split_of(clips, s), segments=run.model.cpc_segments)
-                                if split_of(clips, s) else None for s in ("train", "valid"))
-        objective = Contrastive(run.model.cpc_objective)
-    train, valid = _batches(train_set, run, None, training=True), _batches(valid_set, run, None, training=False)
-    return fit(model, objective, train, valid, folder=folder, config=run.train, lr=run.train.learning_rate(stage),
+    model = recipe.build(run.model, features)
+    data = recipe.data(model, split_of(clips, "train"), split_of(clips, "valid"), store, run)
+    train, valid = _batches(data.train, run, None, training=True), _batches(data.valid, run, None, training=False)
+    lr = run.train.lr if run.train.lr is not None else recipe.learning_rate
+    return fit(model, data.objective, train, valid, folder=folder, config=run.train, lr=lr,
                device=run_device, progress=progress, on_epoch_end=on_epoch_end)
 
 
@@ -203,17 +187,8 @@ def _encoder_config(run: RunConfig, source: dict[str, Any]) -> RunConfig:
 ENCODER_FIELDS = ("channels", "pools", "dae_hidden", "dae_seconds")
 
 
-def chunking(features: FeatureConfig | SmileConfig, model: ModelConfig) -> tuple[int, int, int]:
-    """(steps per input, training hop, prediction hop): the log-mel chunk, or the DAE sequence."""
-    if isinstance(features, SmileConfig):
-        features = features.with_sequence(model.dae_seconds)
-    return features.chunk_frames, features.train_hop_frames, features.predict_hop_frames
-
-
 def _emotion_model(run: RunConfig, features: FeatureConfig | SmileConfig) -> nn.Module:
-    if isinstance(features, SmileConfig):
-        return build_dae_emotion_net(run.model, features)
-    return build_emotion_net(run.model, features)
+    return TRANSFER_MODELS[feature_kind(features)][1](run.model, features)
 
 
 @torch.no_grad()
@@ -251,7 +226,7 @@ def transfer(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, 
     if source is not None:
         run = _encoder_config(run, source)
         check_same_features(init, configs_of(source)[1], store)
-    kind = "dae-emotion" if isinstance(features, SmileConfig) else "emotion"
+    kind = TRANSFER_MODELS[feature_kind(features)][0]
     info = _describe(kind, stage, run, features, clips,
                      init={"folder": str(init), "kind": source["kind"], "stage": source["stage"],
                            "languages": source.get("languages")} if source else None)
@@ -273,14 +248,14 @@ def _train_transfer(clips: Sequence[Clip], store: FeatureStore, folder: Path, *,
                     on_epoch_end: EpochHook | None) -> FitResult:
     torch.manual_seed(run.train.seed)
     model = _emotion_model(run, store.config)
-    if source is not None and source["kind"] in ("emotion", "dae-emotion") and stage == "full":
+    if source is not None and source["kind"] in TRANSFER_KINDS and stage == "full":
         model.load_state_dict(load_state(init))
     elif source is not None:
         model.encoder.load_state_dict(load_encoder_state(init)[0])
     steps, hop, _ = chunking(store.config, run.model)
     train_set, valid_set = (ChunkDataset(store, split_of(clips, s), chunk_frames=steps, hop_frames=hop)
                             for s in ("train", "valid"))
-    continues = source is not None and source["kind"] in ("emotion", "dae-emotion") and stage == "full"
+    continues = source is not None and source["kind"] in TRANSFER_KINDS and stage == "full"
     if getattr(model, "norm", None) is not None and not continues:
         sample = np.random.default_rng(run.train.seed).permutation(len(train_set))[:NORM_SAMPLE]
         model.norm.fit(train_set.gather(np.sort(sample))[0])
