@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test bench bench-env clean
+.PHONY: setup browser demo test bench bench-env clean
 
 setup: $(VENV)/.installed
 
@@ -18,7 +18,16 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(BIN)/quadpred demo
 
-test: setup
+# the page tests drive the distribution's headless Chromium; installed here where missing (as root,
+# with apt), else those tests are skipped with the reason
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && export DEBIAN_FRONTEND=noninteractive && \
+	  { apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1; }; }; } || \
+	echo "Chromium could not be installed (apt-get install chromium): the page tests will be skipped"
+
+test: setup browser
 	$(BIN)/python -m pytest -q
 
 bench: setup

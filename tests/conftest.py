@@ -122,3 +122,27 @@ def tiny_model(tiny_study, tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = apply_overrides(RunConfig(), ["model.channels=[4,8,8]", "model.dense_units=16", "train.epochs=1"])
     transfer(clips["music_eng"], store, folder, stage="baseline", run=run, progress=False)
     return folder
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The distribution's headless Chromium (`make setup` installs it where it can, as root)."""
+    from browser import find_chromium
+
+    found = find_chromium()
+    if found is None:
+        pytest.skip("no Chromium on this machine: install the distribution's package (apt-get install chromium; "
+                    "`make setup` does where it runs as root) to run the page tests")
+    return found
+
+
+def keep_artefact(path: Path) -> Path:
+    """Copy a test's picture into $QUADPRED_TEST_ARTEFACTS when set (CI keeps it), else leave it in place."""
+    import os
+    import shutil
+
+    folder = os.environ.get("QUADPRED_TEST_ARTEFACTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        return Path(shutil.copy(path, Path(folder) / path.name))
+    return path

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from browser import Browser
+from conftest import keep_artefact
 
 from quadpred.errors import ConfigError
 from quadpred.experiment import ExperimentConfig, demo_preset, plan, run_grid
@@ -80,11 +82,18 @@ def test_bad_experiment_configs_are_named():
         ExperimentConfig(speech={"eng": ["y"]})
 
 
-def test_whole_grid_runs_reports_and_resumes(tiny_study, tmp_path: Path):
+@pytest.fixture(scope="module")
+def finished_grid(tiny_study, tmp_path_factory: pytest.TempPathFactory) -> tuple[ExperimentConfig, Path, Path]:
+    """The demo grid on the tiny world, run once for this module: (config, its folder, runs folder)."""
     config = tiny_config(tiny_study)
-    out = tmp_path / "runs"
-    result = run_grid(config, tmp_path, out, device="cpu", workers=1, progress=False)
+    root = tmp_path_factory.mktemp("grid")
+    result = run_grid(config, root, root / "runs", device="cpu", workers=1, progress=False)
     assert not result.failed, result.status
+    return config, root, root / "runs"
+
+
+def test_whole_grid_runs_reports_and_resumes(finished_grid):
+    config, tmp_path, out = finished_grid
     files = write_report(out, paper=True)
     for key in ("json", "csv", "markdown", "html"):
         assert files[key].is_file() and files[key].stat().st_size > 0
@@ -110,6 +119,19 @@ def test_whole_grid_runs_reports_and_resumes(tiny_study, tmp_path: Path):
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("weights.pt")}
     again = run_grid(config, tmp_path, out, device="cpu", workers=1, progress=False)
     assert not again.failed and {p: p.stat().st_mtime_ns for p in out.rglob("weights.pt")} == stamps
+
+
+def test_the_report_page_shows_its_tables_and_figures_in_a_browser(finished_grid, chromium: str, tmp_path: Path):
+    _, _, out = finished_grid
+    page = write_report(out, paper=True)["html"]
+    with Browser(chromium) as browser:
+        browser.open(page)
+        images = browser.evaluate("[...document.images].map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])")
+        assert len(images) >= 5 and all(loaded for _, loaded in images), images
+        assert browser.evaluate("document.querySelectorAll('table').length") >= 2
+        assert "Results" in browser.evaluate("document.querySelector('h1').textContent")
+        shot = keep_artefact(browser.screenshot(tmp_path / "report_page.png"))
+    assert shot.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_a_failed_cell_is_reported_and_the_rest_go_on(tiny_study, tmp_path: Path):

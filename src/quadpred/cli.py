@@ -272,12 +272,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
         predictor = Predictor.shipped(args.speech or "eng", args.music or "eng", fast=args.fast, device=args.device,
                                       hop_seconds=args.hop, precision=args.precision)
     result = predict_files(predictor, args.inputs, args.output, force=args.force, no_overwrite=args.no_overwrite,
-                           progress=not args.quiet, plot=not args.no_plot, limits=_read_limits(args))
+                           progress=not args.quiet, plot=not args.no_plot, page=not args.no_html,
+                           limits=_read_limits(args))
     report = sys.stderr if args.json else sys.stdout  # with --json, stdout holds only the JSON lines
     for row in result.rows if args.json else []:
         print(json.dumps(row))
     print(f"predict: {result.done} file(s) done, {result.skipped_existing} already there (--force redoes them), "
-          f"{len(result.failed)} skipped (unreadable or over a limit); summary {result.summary}", file=report)
+          f"{len(result.failed)} skipped (unreadable or over a limit); summary {result.summary}"
+          + (f"; listen: {result.page}" if result.page else ""), file=report)
     for path, reason in result.failed.items():
         print(f"  skipped {path}: {reason}", file=report)
     return 1 if result.failed else 0
@@ -588,7 +590,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hop", type=float, help="seconds between predictions (default: the model's, 0.992 s)")
     p.add_argument("--fast", action="store_true",
                    help="a shipped ensemble's first member alone (k times faster, a little less accurate)")
-    p.add_argument("--no-plot", action="store_true", help="skip the tag-gram PNGs")
+    p.add_argument("--no-plot", action="store_true", help="skip the tag-gram PNGs (with the Russell-plane path)")
+    p.add_argument("--no-html", action="store_true",
+                   help="skip OUTPUT/index.html, the listening page (players with the emotion in sync, a sortable "
+                        "summary; self-contained, opened from disk; the audio is referenced, not copied)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="auto (default): bf16 where the CPU (AVX-512-BF16/AMX) or GPU has it natively, ~2x faster "
                         "with probabilities within ~1e-2 of fp32; fp32 elsewhere, where bf16 is emulated and ~10x slower")

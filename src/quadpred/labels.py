@@ -27,6 +27,9 @@ TASKS: dict[str, tuple[str, ...]] = {
 QUADRANT_MEANINGS: dict[str, str] = {"Q1": "happy/excited", "Q2": "angry/tense", "Q3": "sad/depressed",
                                      "Q4": "calm/relaxed"}
 
+# one colour per quadrant: the tag-gram's Russell panel and the listening page
+QUADRANT_COLOURS: dict[str, str] = {"Q1": "#e8a317", "Q2": "#d64541", "Q3": "#3f6fb5", "Q4": "#3a9b5c"}
+
 _AROUSAL_POSITIVE = {"Q1": True, "Q2": True, "Q3": False, "Q4": False}
 _VALENCE_POSITIVE = {"Q1": True, "Q2": False, "Q3": False, "Q4": True}
 

@@ -1,4 +1,5 @@
-"""Figures: confusion matrices, scores with intervals, learning curves, the tag-gram.
+"""Figures: confusion matrices, scores with intervals, learning curves, the tag-gram with its
+path through Russell's arousal-valence plane.
 
 Pure: arrays and labels in, a PNG file out (matplotlib's Agg backend, no screen needed).
 """
@@ -15,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .files import atomic_path  # noqa: E402
-from .labels import QUADRANT_MEANINGS  # noqa: E402
+from .labels import QUADRANT_COLOURS, QUADRANT_MEANINGS  # noqa: E402
 
 
 def _save(figure: plt.Figure, path: str | Path) -> Path:
@@ -92,13 +93,46 @@ def learning_curves(curves: Mapping[str, Sequence[Mapping[str, float]]], path: s
     return _save(figure, path)
 
 
+def russell_path(axis: plt.Axes, valence: np.ndarray, arousal: np.ndarray) -> None:
+    """The path of (steps,) P(valence positive) and P(arousal positive) through Russell's plane,
+    scaled to [-1, 1], light to dark over time, on the four coloured and named quadrants."""
+    for name, (x, y) in {"Q1": (0, 0), "Q2": (-1, 0), "Q3": (-1, -1), "Q4": (0, -1)}.items():
+        axis.add_patch(plt.Rectangle((x, y), 1, 1, color=QUADRANT_COLOURS[name], alpha=0.15, linewidth=0))
+        axis.text(x + (0.95 if x == 0 else 0.05), y + (0.92 if y == 0 else 0.05),
+                  f"{name}\n{QUADRANT_MEANINGS[name]}", fontsize=7, ha="right" if x == 0 else "left",
+                  va="top" if y == 0 else "bottom")
+    v, a = 2 * np.asarray(valence) - 1, 2 * np.asarray(arousal) - 1
+    shades = plt.cm.Greys(np.linspace(0.3, 1.0, max(len(v) - 1, 1)))
+    for k in range(1, len(v)):
+        axis.plot(v[k - 1:k + 1], a[k - 1:k + 1], color=shades[k - 1], linewidth=1.3)
+    if len(v):
+        axis.plot(v[:1], a[:1], "o", color=shades[0], markersize=4, label="start")
+        axis.plot(v[-1:], a[-1:], "s", color="black", markersize=4, label="end")
+        axis.legend(fontsize=6, loc="center", frameon=False, bbox_to_anchor=(0.5, -0.22), ncol=2)
+    axis.axhline(0, color="grey", linewidth=0.6)
+    axis.axvline(0, color="grey", linewidth=0.6)
+    axis.set(xlim=(-1.06, 1.06), ylim=(-1.06, 1.06), aspect="equal", xticks=[-1, 0, 1], yticks=[-1, 0, 1])
+    axis.tick_params(labelsize=7)
+    axis.set_xlabel("valence", fontsize=8)
+    axis.set_ylabel("arousal", fontsize=8)
+
+
 def tag_gram(times: np.ndarray, probabilities: Mapping[str, np.ndarray], labels: Mapping[str, Sequence[str]],
              path: str | Path, *, title: str = "") -> Path:
-    """Probabilities over time, one panel per task: (steps,) times in seconds, {task: (steps, k)}."""
+    """Probabilities over time, one panel per task: (steps,) times in seconds, {task: (steps, k)};
+    with arousal and valence, the song's path through Russell's plane beside them."""
     tasks = list(probabilities)
     heights = [len(labels[t]) for t in tasks]
-    figure, axes = plt.subplots(len(tasks), 1, figsize=(max(6.0, min(16.0, 0.12 * len(times) + 4)), 1.0 + 0.45 * sum(heights)),
-                                sharex=True, gridspec_kw={"height_ratios": heights}, squeeze=False)
+    plane = {"arousal", "valence"} <= set(tasks)
+    width = max(6.0, min(16.0, 0.12 * len(times) + 4))
+    figure = plt.figure(figsize=(width + (3.2 if plane else 0), max(1.0 + 0.45 * sum(heights), 3.4 if plane else 0)))
+    grid = figure.add_gridspec(len(tasks), 2 if plane else 1, height_ratios=heights,
+                               width_ratios=[width, 3.0] if plane else None, wspace=0.35)
+    axes = np.array([[figure.add_subplot(grid[row, 0])] for row in range(len(tasks))])
+    for axis in axes[1:, 0]:
+        axis.sharex(axes[0, 0])
+    for axis in axes[:-1, 0]:
+        axis.tick_params(labelbottom=False)
     step = float(times[1] - times[0]) if len(times) > 1 else 1.0
     extent = (float(times[0]) - step / 2, float(times[-1]) + step / 2) if len(times) else (0.0, 1.0)
     for axis, task in zip(axes[:, 0], tasks):
@@ -110,6 +144,9 @@ def tag_gram(times: np.ndarray, probabilities: Mapping[str, np.ndarray], labels:
         axis.set_ylabel(task, fontsize=9)
     axes[-1, 0].set_xlabel("time (s)")
     figure.colorbar(image, ax=axes[:, 0].tolist(), label="probability", fraction=0.03, pad=0.01)
+    if plane:
+        positive = {t: np.asarray(probabilities[t])[:, list(labels[t]).index("positive")] for t in ("arousal", "valence")}
+        russell_path(figure.add_subplot(grid[:, 1]), positive["valence"], positive["arousal"])
     if title:
         axes[0, 0].set_title(title)
     return _save(figure, path)

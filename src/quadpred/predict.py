@@ -402,23 +402,26 @@ def merged_summary(path: Path, rows: list[dict[str, Any]]) -> str:
 @dataclass
 class BatchResult:
     """done: files predicted now; skipped_existing: kept from an earlier call; failed: file ->
-    why it was skipped; summary: the summary.csv; rows: this call's summary rows."""
+    why it was skipped; summary: the summary.csv; rows: this call's summary rows; page: the
+    listening page (None when not written)."""
 
     done: int
     skipped_existing: int
     failed: dict[str, str]
     summary: Path
     rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    page: Path | None = None
 
 
 def predict_files(predictor: Predictor, inputs: list[str | Path], out: str | Path, *, force: bool = False,
-                  no_overwrite: bool = False, progress: bool = True, plot: bool = True,
+                  no_overwrite: bool = False, progress: bool = True, plot: bool = True, page: bool = True,
                   limits: ReadLimits = ReadLimits()) -> BatchResult:
     """Predict every input file into ``out``; unreadable files, and files over ``limits`` (hours
     of audio, seconds to read), are reported and skipped. A file's
     outputs already there are kept when the same model and settings made them (its provenance),
     redone otherwise, or refused before any work with ``no_overwrite``; ``force`` redoes all.
-    Writes ``out/summary.csv``, keeping the rows of earlier calls' other files."""
+    Writes ``out/summary.csv``, keeping the rows of earlier calls' other files, and (``page``) the
+    listening page ``out/index.html`` of every file done there (listen.py)."""
     out = Path(out)
     jobs = collect_inputs(inputs)
     prepare_output_folder(out)
@@ -463,4 +466,10 @@ def predict_files(predictor: Predictor, inputs: list[str | Path], out: str | Pat
                          "valence_positive": means["valence"]["positive"], "model": result["model"],
                          "outputs": str(out / stem) + ".*"})
     write_text_atomic(out / "summary.csv", merged_summary(out / "summary.csv", rows))
-    return BatchResult(done=done, skipped_existing=kept, failed=failed, summary=out / "summary.csv", rows=rows)
+    listening = None
+    if page:
+        from .listen import summarised_results, write_page
+
+        listening = write_page(out, summarised_results(out / "summary.csv"))
+    return BatchResult(done=done, skipped_existing=kept, failed=failed, summary=out / "summary.csv", rows=rows,
+                       page=listening)
