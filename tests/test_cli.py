@@ -14,6 +14,10 @@ def test_prepare_then_features(fourq_tree: Path, tmp_path: Path, capsys):
     assert len(clips) == 20 and {c.split for c in clips} == {"train", "valid", "test"}
     assert main(["-q", "features", str(manifest), "-o", str(tmp_path / "store"), "--workers", "1"]) == 0
     assert "20 written" in capsys.readouterr().out
+    Path(clips[3].path).write_bytes(b"not audio at all")  # a file damaged since: reported, skipped, exit 1
+    assert main(["-q", "features", str(manifest), "-o", str(tmp_path / "again"), "--workers", "1"]) == 1
+    printed = capsys.readouterr().out
+    assert "19 written" in printed and f"skipped {clips[3].id}" in printed
 
 
 def test_prepare_with_hour_budget(librispeech_tree: Path, tmp_path: Path):

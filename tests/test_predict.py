@@ -153,6 +153,30 @@ def test_an_ensemble_of_model_directories_averages_their_probabilities(tiny_mode
     capsys.readouterr()
 
 
+def test_embeddings_out_are_the_shared_layer_per_step_and_complete_earlier_outputs(tiny_model: Path, tmp_path: Path,
+                                                                                     capsys):
+    import torch
+
+    path = tmp_path / "a.wav"
+    sf.write(path, song(7.3, 22050), 22050)
+    predictor = Predictor.from_dir(tiny_model, device="cpu", precision="fp32")
+    assert predictor.predict(path).embeddings is None
+    result = predictor.predict(path, embeddings=True)
+    units = predictor.model.head.trunk(predictor.model.embed(torch.zeros(1, 1, 128, 31))).shape[1]
+    assert result.embeddings.shape == (len(result.start), units)
+    x = torch.from_numpy(predictor.spectrogram(path)[0][None, None, :, :31].copy())
+    with torch.no_grad():  # the first step's vector is the trunk's output for the first chunk
+        np.testing.assert_allclose(result.embeddings[0], predictor.model.representation(x)[0].numpy(), atol=1e-5)
+    pair = Predictor.from_dirs([tiny_model, tiny_model], device="cpu").predict(path, embeddings=True)
+    assert pair.embeddings.shape == (len(result.start), 2 * units)  # members side by side
+    out = tmp_path / "out"
+    assert main(["-q", "predict", str(path), "--model", str(tiny_model), "-o", str(out)]) == 0
+    assert not (out / "a.wav.embeddings.npy").exists()
+    assert main(["-q", "predict", str(path), "--model", str(tiny_model), "-o", str(out), "--embeddings"]) == 0
+    assert "1 file(s) done" in capsys.readouterr().out  # done again: the earlier outputs lacked them
+    assert np.load(out / "a.wav.embeddings.npy").shape == (len(result.start), units)
+
+
 MEMORY_SCRIPT = """
 import resource, sys
 from quadpred.predict import Predictor

@@ -59,7 +59,7 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
-def cmd_features(args: argparse.Namespace) -> None:
+def cmd_features(args: argparse.Namespace) -> int:
     from .config import FeatureConfig, SmileConfig, apply_overrides
     from .manifest import read_manifest
     from .store import FeatureStore, extract, store_summary
@@ -71,8 +71,11 @@ def cmd_features(args: argparse.Namespace) -> None:
     store = FeatureStore.open(args.output, config)
     print(f"features: {result.written} written, {result.skipped_existing} already there, "
           f"{len(result.failed)} unreadable or over a limit; store {store.folder} holds {len(store)} clips")
+    for clip_id, reason in sorted(result.failed.items()):
+        print(f"  skipped {clip_id}: {reason}")
     if args.verbose:
         print(json.dumps(store_summary(store), indent=1))
+    return 1 if result.failed else 0
 
 
 def cmd_synth(args: argparse.Namespace) -> None:
@@ -273,6 +276,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                                       hop_seconds=args.hop, precision=args.precision)
     result = predict_files(predictor, args.inputs, args.output, force=args.force, no_overwrite=args.no_overwrite,
                            progress=not args.quiet, plot=not args.no_plot, page=not args.no_html,
+                           embeddings=args.embeddings,
                            limits=_read_limits(args))
     report = sys.stderr if args.json else sys.stdout  # with --json, stdout holds only the JSON lines
     for row in result.rows if args.json else []:
@@ -390,6 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Music emotion recognition (Russell quadrants, arousal, valence) with features "
                     "learned from speech, language-aware. Each subcommand is one step of the pipeline; "
                     "`quadpred SUBCOMMAND --help` explains it.",
+        epilog="Exit status: 0 when everything asked for was done, 1 on an error (one line on stderr saying what "
+               "and how to fix it) or when `predict` or `features` skipped some inputs, 2 for a usage error, "
+               "130 when interrupted (run the same command again to resume).",
     )
     parser.add_argument("--version", action="version", version=f"quadpred {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="print more detail")
@@ -572,9 +579,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "sad/depressed, Q4 calm/relaxed), of negative/positive arousal and valence, top "
                                    "quadrant), NAME.json (the same with the clip means, label order, model, version "
                                    "and settings), NAME.npy (quadrant probabilities, as the published tool) and "
-                                   "NAME.png (the tag-gram); OUTPUT/summary.csv for every file predicted into "
-                                   "OUTPUT. Unreadable files are reported and skipped. A file already predicted by "
-                                   "the same model and settings is kept (resumable); one made otherwise is redone "
+                                   "NAME.png (the tag-gram and the path through Russell's arousal-valence plane); "
+                                   "OUTPUT/summary.csv for every file predicted into OUTPUT, and OUTPUT/index.html, "
+                                   "the listening page (open it from disk). Unreadable files are reported and "
+                                   "skipped. A file already predicted by the same model and settings is kept "
+                                   "(resumable); one made otherwise is redone "
                                    "(or refused with --no-overwrite); --force redoes all. Long files are read in "
                                    "blocks with bounded memory. Exit status: 0 when every file was predicted (or "
                                    "kept), 1 when some were skipped or on an error, 2 for a usage error.")
@@ -591,6 +600,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true",
                    help="a shipped ensemble's first member alone (k times faster, a little less accurate)")
     p.add_argument("--no-plot", action="store_true", help="skip the tag-gram PNGs (with the Russell-plane path)")
+    p.add_argument("--embeddings", action="store_true",
+                   help="also write NAME.embeddings.npy: each step's representation in the layer the three tasks "
+                        "share (steps, units; an ensemble's members side by side), for clustering, search or "
+                        "your own heads")
     p.add_argument("--no-html", action="store_true",
                    help="skip OUTPUT/index.html, the listening page (players with the emotion in sync, a sortable "
                         "summary; self-contained, opened from disk; the audio is referenced, not copied)")

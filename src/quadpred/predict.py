@@ -58,6 +58,7 @@ class Prediction:
     labels: dict[str, tuple[str, ...]]
     model: str
     provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
+    embeddings: np.ndarray | None = None  # (steps, units): the layer the tasks share, when asked for
 
     @property
     def means(self) -> dict[str, np.ndarray]:
@@ -124,6 +125,11 @@ class MeanOfModels(torch.nn.Module):
         """(batch, 1, n_mels, frames) -> {task: (batch, classes)}."""
         outputs = [member.probabilities(x) for member in self.members]
         return {task: torch.stack([o[task] for o in outputs]).mean(dim=0) for task in outputs[0]}
+
+    def representation(self, x: torch.Tensor) -> torch.Tensor:
+        """The members' shared layers side by side: (batch, members * units) (their spaces differ,
+        so they are not averaged)."""
+        return torch.cat([member.representation(x) for member in self.members], dim=1)
 
 
 class Predictor:
@@ -209,14 +215,19 @@ class Predictor:
         predictor.name = f"shipped/{folder.name}" + (" (member 0)" if fast and len(members) > 1 else "")
         return predictor
 
-    def _chunks_probabilities(self, spectrogram: np.ndarray) -> dict[str, np.ndarray]:
+    def _chunks_outputs(self, spectrogram: np.ndarray, embeddings: bool) -> dict[str, np.ndarray]:
+        """{task: (steps, classes)} probabilities of every chunk, and with ``embeddings`` also
+        "embeddings": (steps, units) of the shared layer (computed in float32)."""
         x = chunk(spectrogram, chunk_frames=self.features.chunk_frames, hop_frames=self.hop_frames)
-        parts: dict[str, list[np.ndarray]] = {task: [] for task in self.labels}
-        with torch.inference_mode(), autocast(self.device, self.precision):
+        parts: dict[str, list[np.ndarray]] = {task: [] for task in (*self.labels, *(["embeddings"] if embeddings else []))}
+        with torch.inference_mode():
             for begin in range(0, len(x), self.batch_size):
                 batch = torch.from_numpy(x[begin:begin + self.batch_size]).to(self.device)
-                for task, probs in self.model.probabilities(batch).items():
-                    parts[task].append(probs.float().cpu().numpy())
+                with autocast(self.device, self.precision):
+                    for task, probs in self.model.probabilities(batch).items():
+                        parts[task].append(probs.float().cpu().numpy())
+                if embeddings:
+                    parts["embeddings"].append(self.model.representation(batch).float().cpu().numpy())
         return {task: np.concatenate(p) for task, p in parts.items()}
 
     def spectrogram(self, audio: str | Path | np.ndarray, sr: int | None = None, *,
@@ -233,12 +244,15 @@ class Predictor:
         spectrogram, duration = stream_log_mel(audio, config, block_seconds=block_seconds, limits=limits)
         return spectrogram, duration, str(audio)
 
-    def predict(self, audio: str | Path | np.ndarray, sr: int | None = None, *, block_seconds: float = 30.0) -> Prediction:
-        """Probabilities of a file (read in blocks) or of a signal at ``sr`` ((samples,) or (channels, samples))."""
-        return self.from_spectrogram(*self.spectrogram(audio, sr, block_seconds=block_seconds))
+    def predict(self, audio: str | Path | np.ndarray, sr: int | None = None, *, block_seconds: float = 30.0,
+                embeddings: bool = False) -> Prediction:
+        """Probabilities of a file (read in blocks) or of a signal at ``sr`` ((samples,) or (channels,
+        samples)); ``embeddings``: also each step's shared-layer representation (``.embeddings``)."""
+        return self.from_spectrogram(*self.spectrogram(audio, sr, block_seconds=block_seconds), embeddings=embeddings)
 
-    def from_spectrogram(self, spectrogram: np.ndarray, duration: float, source: str) -> Prediction:
-        """Probabilities of every chunk of a (n_mels, frames) log-mel."""
+    def from_spectrogram(self, spectrogram: np.ndarray, duration: float, source: str, *,
+                         embeddings: bool = False) -> Prediction:
+        """Probabilities of every chunk of a (n_mels, frames) log-mel (and their embeddings)."""
         config = self.features
         starts = chunk_starts(spectrogram.shape[1], chunk_frames=config.chunk_frames, hop_frames=self.hop_frames)
         if len(starts) == 0:
@@ -246,10 +260,11 @@ class Predictor:
             raise AudioError(f"{source}: too short ({duration:.3f} s); at least {needed:.3f} s are needed for one "
                              "prediction")
         seconds_per_frame = config.hop_length / config.sample_rate
+        outputs = self._chunks_outputs(spectrogram, embeddings)
+        vectors = outputs.pop("embeddings", None)
         return Prediction(source=source, duration=duration, start=starts * seconds_per_frame,
-                          end=(starts + config.chunk_frames) * seconds_per_frame,
-                          probabilities=self._chunks_probabilities(spectrogram), labels=self.labels, model=self.name,
-                          provenance=self.provenance)
+                          end=(starts + config.chunk_frames) * seconds_per_frame, probabilities=outputs,
+                          labels=self.labels, model=self.name, provenance=self.provenance, embeddings=vectors)
 
 
 def shipped_models() -> list[dict[str, Any]]:
@@ -338,8 +353,12 @@ def collect_inputs(inputs: list[str | Path]) -> list[tuple[Path, str]]:
 
 def write_outputs(prediction: Prediction, out: Path, stem: str, *, plot: bool = True) -> Path:
     """<name>.csv, <name>.npy (quadrant probabilities, the published tool's file), <name>.png
-    (tag-gram) and <name>.json, written last: its presence marks the file as done."""
+    (tag-gram), <name>.embeddings.npy (when the prediction has them) and <name>.json, written
+    last: its presence marks the file as done."""
     (out / stem).parent.mkdir(parents=True, exist_ok=True)
+    if prediction.embeddings is not None:
+        with atomic_path(output_path(out, stem, EMBEDDINGS_SUFFIX)) as tmp, open(tmp, "wb") as handle:
+            np.save(handle, prediction.embeddings.astype(np.float32))
     write_text_atomic(output_path(out, stem, ".csv"), prediction.to_csv())
     with atomic_path(output_path(out, stem, ".npy")) as tmp, open(tmp, "wb") as handle:
         np.save(handle, prediction.probabilities["quadrant"].astype(np.float32))
@@ -351,6 +370,9 @@ def write_outputs(prediction: Prediction, out: Path, stem: str, *, plot: bool = 
     marker = output_path(out, stem, ".json")
     write_text_atomic(marker, json.dumps(prediction.to_json()) + "\n")
     return marker
+
+
+EMBEDDINGS_SUFFIX = ".embeddings.npy"
 
 
 def output_path(out: Path, name: str, suffix: str) -> Path:
@@ -415,19 +437,24 @@ class BatchResult:
 
 def predict_files(predictor: Predictor, inputs: list[str | Path], out: str | Path, *, force: bool = False,
                   no_overwrite: bool = False, progress: bool = True, plot: bool = True, page: bool = True,
-                  limits: ReadLimits = ReadLimits()) -> BatchResult:
+                  embeddings: bool = False, limits: ReadLimits = ReadLimits()) -> BatchResult:
     """Predict every input file into ``out``; unreadable files, and files over ``limits`` (hours
     of audio, seconds to read), are reported and skipped. A file's
     outputs already there are kept when the same model and settings made them (its provenance),
     redone otherwise, or refused before any work with ``no_overwrite``; ``force`` redoes all.
     Writes ``out/summary.csv``, keeping the rows of earlier calls' other files, and (``page``) the
-    listening page ``out/index.html`` of every file done there (listen.py)."""
+    listening page ``out/index.html`` of every file done there (listen.py). ``embeddings`` also
+    writes each file's per-step shared-layer representation (NAME.embeddings.npy; a file done
+    earlier without it is done again)."""
     out = Path(out)
     jobs = collect_inputs(inputs)
     prepare_output_folder(out)
     remove_stale_temporaries(out)
     rows, failed, done, kept = [], {}, 0, 0
     state = {path: reusable(output_path(out, stem, ".json"), predictor.provenance) for path, stem in jobs}
+    if embeddings:  # outputs without the embeddings asked for are not finished
+        state = {path: None if state[path] and not output_path(out, stem, EMBEDDINGS_SUFFIX).is_file() else state[path]
+                 for path, stem in jobs}
     stale = [path for path, reuse in state.items() if reuse is False]
     if stale and no_overwrite and not force:
         raise QuadpredError(f"{len(stale)} output(s) in {out} were made by another model or settings (first: "
@@ -450,7 +477,7 @@ def predict_files(predictor: Predictor, inputs: list[str | Path], out: str | Pat
                     following = next_to_read.get(path)
                     if following is not None:
                         pending[following] = reader.submit(predictor.spectrogram, following, limits=limits)
-                    prediction = predictor.from_spectrogram(*pending.pop(path).result())
+                    prediction = predictor.from_spectrogram(*pending.pop(path).result(), embeddings=embeddings)
                     result = json.loads(write_outputs(prediction, out, stem, plot=plot).read_text())
                     done += 1
             except (AudioError, OSError) as exc:

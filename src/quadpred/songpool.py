@@ -49,11 +49,9 @@ class SongSet:
 @torch.no_grad()
 def representation(model: nn.Module, x: Tensor) -> Tensor:
     """The last representation shared by the tasks: (batch, ...) -> (batch, units)."""
-    if isinstance(model, EmotionNet):
-        return model.head.trunk(model.embed(x))
-    if isinstance(model, DAEEmotionNet):
-        return model.head.lstm(model.embed(x))[0].mean(dim=1)
-    raise TrainingError(f"song pooling needs an emotion model, not a {type(model).__name__}")
+    if not isinstance(model, (EmotionNet, DAEEmotionNet)):
+        raise TrainingError(f"song pooling needs an emotion model, not a {type(model).__name__}")
+    return model.representation(x)
 
 
 def pool_by_song(values: np.ndarray, chunk_clip: np.ndarray, songs: int) -> np.ndarray:

@@ -85,6 +85,10 @@ class DAEEmotionNet(nn.Module):
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         return self.head(self.embed(x))
 
+    def representation(self, x: Tensor) -> Tensor:
+        """The last layer the three tasks share: the head LSTM's mean over time, (batch, head_hidden)."""
+        return self.head.lstm(self.embed(x))[0].mean(dim=1)
+
     def probabilities(self, x: Tensor) -> dict[str, Tensor]:
         # softmax in float32: under bf16 autocast the logits are bf16, whose probabilities sum to 1 +- 4e-3
         return {task: logits.float().softmax(dim=-1) for task, logits in self(x).items()}

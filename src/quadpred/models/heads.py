@@ -78,6 +78,10 @@ class EmotionNet(nn.Module):
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         return self.head(self.embed(x))
 
+    def representation(self, x: Tensor) -> Tensor:
+        """The last layer the three tasks share: (batch, 1, n_mels, frames) -> (batch, units)."""
+        return self.head.trunk(self.embed(x))
+
     def probabilities(self, x: Tensor) -> dict[str, Tensor]:
         # softmax in float32: under bf16 autocast the logits are bf16, whose probabilities sum to 1 +- 4e-3
         return {task: logits.float().softmax(dim=-1) for task, logits in self(x).items()}
