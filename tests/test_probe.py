@@ -154,3 +154,45 @@ def test_probe_scores_average_over_the_classes_the_test_language_has():
     assert perfect.f1 == pytest.approx(1.0) and perfect.interval[0] == pytest.approx(1.0)
     wrong_class = _score(truth, np.array([0, 3, 1, 1, 2, 2]), 4, seed=0)  # one call of the absent class
     assert wrong_class.f1 == pytest.approx(np.mean([2 / 3, 1.0, 1.0]))
+
+
+def test_same_vs_other_language_tests_and_figures(emotional_speech, tiny_study, tmp_path: Path):
+    from quadpred.config import RunConfig, apply_overrides
+    from quadpred.probe import emotion_confusion, run_probe
+    from quadpred.stages import pretrain
+
+    speech, speech_store = tiny_study
+    run = apply_overrides(RunConfig(), ["model.channels=[4,8,8]", "train.epochs=1", "train.batch_size=16"])
+    for language in ("eng", "man"):  # an encoder pretrained on each language's speech
+        pretrain(speech[f"speech_{language}"], speech_store, tmp_path / f"scae-{language}", run=run, progress=False)
+    clips, store, _ = emotional_speech
+    encoders = {"scae-eng": tmp_path / "scae-eng", "scae-man": tmp_path / "scae-man", "random": "random"}
+    results = run_probe(clips, store, encoders, tmp_path / "probe")
+    tests = results["language_tests"]
+    assert {(t["speech"], t["same"], t["other"]) for t in tests} == {("eng", "scae-eng", "scae-man"),
+                                                                    ("man", "scae-man", "scae-eng")}
+    assert len(tests) == 6 and {t["task"] for t in tests} == {"quadrant", "arousal", "valence"}
+    for test in tests:  # random weights are no language's encoder; Holm never lowers a p-value
+        table = results["encoders"]
+        pair = f"{test['speech']}->{test['speech']}"
+        expected = table[test["same"]]["tasks"][test["task"]][pair]["f1"] - table[test["other"]]["tasks"][test["task"]][pair]["f1"]
+        assert test["difference"] == pytest.approx(expected)
+        assert test["ci95"][0] <= test["difference"] <= test["ci95"][1] and test["p"] <= test["p_holm"] <= 1
+    assert "## Same vs other language" in (tmp_path / "probe" / "probe.md").read_text()
+    for figure in ("emotion_confusions.png", "projection.png"):
+        assert (tmp_path / "probe" / figure).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_emotion_confusion_counts_each_languages_within_language_predictions():
+    from quadpred.manifest import Clip
+    from quadpred.probe import ProbeScore, emotion_confusion
+
+    def clip(name: str, language: str, emotion: str) -> Clip:
+        return Clip(name, f"{name}.wav", 2.0, language, "s", {"emotion": emotion, "quadrant": "Q1"})
+
+    clips = [clip("a", "eng", "happy"), clip("b", "eng", "sad"), clip("c", "man", "happy"), clip("d", "man", "happy")]
+    scores = {("x", "quadrant", "eng->eng"): ProbeScore(0.0, (0.0, 0.0), np.zeros(2), np.array([0, 2])),
+              ("x", "quadrant", "man->man"): ProbeScore(0.0, (0.0, 0.0), np.zeros(2), np.array([0, 1]))}
+    matrix, emotions = emotion_confusion(clips, scores, "x")
+    assert emotions == ["happy", "sad"]
+    np.testing.assert_allclose(matrix, [[2 / 3, 1 / 3, 0, 0], [0, 0, 1, 0]])

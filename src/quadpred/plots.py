@@ -28,8 +28,9 @@ def _save(figure: plt.Figure, path: str | Path) -> Path:
 
 
 def confusion_grid(matrices: Mapping[str, np.ndarray], labels: Sequence[str], path: str | Path, *,
-                   title: str = "") -> Path:
-    """Row-normalised confusion matrices side by side, one panel per title; values in cells."""
+                   title: str = "", row_labels: Sequence[str] | None = None) -> Path:
+    """Row-normalised confusion matrices side by side, one panel per title; values in cells.
+    ``row_labels`` name the rows when they are not the predicted classes (e.g. acted emotions)."""
     n = len(matrices)
     columns = min(n, 4)
     rows = -(-n // columns)
@@ -43,12 +44,33 @@ def confusion_grid(matrices: Mapping[str, np.ndarray], labels: Sequence[str], pa
             axis.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=8,
                       color="white" if value > 0.6 else "black")
         axis.set_xticks(range(len(labels)), labels, fontsize=8)
-        axis.set_yticks(range(len(labels)), labels, fontsize=8)
+        axis.set_yticks(range(matrix.shape[0]), list(row_labels or labels), fontsize=8)
         axis.set_xlabel("predicted", fontsize=8)
         axis.set_ylabel("true", fontsize=8)
         axis.set_title(name, fontsize=9)
     if title:
         figure.suptitle(title)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def projections(points: Mapping[str, np.ndarray], colourings: Mapping[str, Sequence[str]], path: str | Path) -> Path:
+    """2-D points of the same items, one row per {name: (items, 2)}, one column per colouring
+    {what: (items,) category}: a scatter with a legend per column."""
+    rows, columns = len(points), len(colourings)
+    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.6 * rows), squeeze=False)
+    for r, (name, xy) in enumerate(points.items()):
+        for c, (what, categories) in enumerate(colourings.items()):
+            axis = axes[r, c]
+            kinds = sorted(set(categories))
+            palette = plt.cm.tab10(np.linspace(0, 1, 10))
+            for k, kind in enumerate(kinds):
+                chosen = np.array([category == kind for category in categories])
+                axis.scatter(xy[chosen, 0], xy[chosen, 1], s=4, alpha=0.6, color=palette[k % 10], label=kind)
+            axis.set_title(f"{name}: by {what}", fontsize=9)
+            axis.set_xticks([])
+            axis.set_yticks([])
+            axis.legend(fontsize=6, markerscale=2, loc="best", frameon=False)
     figure.tight_layout()
     return _save(figure, path)
 

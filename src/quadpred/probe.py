@@ -182,11 +182,62 @@ def probe_scores(values: np.ndarray, clips: Sequence[Clip], *, task: str, seed: 
     return scores
 
 
+def _paired(same: ProbeScore, other: ProbeScore, classes: int, seed: int) -> tuple[float, tuple[float, float], float]:
+    """Macro F of ``same`` minus that of ``other`` on the same utterances, its 95 % interval and
+    two-sided p from one utterance bootstrap shared by both."""
+    from .metrics import cluster_confusions, interval, macro_f1_from_confusion, paired_p_value
+
+    n = len(same.truth)
+    draws = np.random.default_rng(seed).integers(0, n, size=(2000, n))
+    f1 = [macro_f1_from_confusion(cluster_confusions(s.truth, s.predicted, np.arange(n), n, classes)[draws].sum(axis=1),
+                                  present_only=True) for s in (same, other)]
+    differences = f1[0] - f1[1]
+    return same.f1 - other.f1, interval(differences), paired_p_value(differences)
+
+
+def encoder_languages(encoder: str | Path) -> tuple[str | None, tuple[str, ...]]:
+    """(pretraining kind, speech languages) of a model directory; (None, ()) for 'random' and functionals."""
+    if str(encoder) == RANDOM or str(encoder) in FUNCTIONALS:
+        return None, ()
+    info = read_config(encoder)
+    return info["kind"], tuple(sorted(info.get("languages") or ()))
+
+
+def language_tests(scores: dict[tuple[str, str, str], ProbeScore], meta: dict[str, tuple[str | None, tuple[str, ...]]],
+                   *, seed: int = 0) -> list[dict[str, Any]]:
+    """Does the encoder pretrained on the speech's own language beat the one pretrained on the other?
+    For every pretraining kind, task and test language L with encoders pretrained on L alone and on
+    another single language: the paired difference of within-language F (same utterances and folds),
+    with Holm-adjusted p over all these tests. ``scores``: (encoder, task, 'L->L') -> score."""
+    from .metrics import holm
+
+    tests: list[dict[str, Any]] = []
+    single = {name: (kind, langs[0]) for name, (kind, langs) in meta.items() if kind and len(langs) == 1}
+    for (name, task, pair), score in sorted(scores.items()):
+        source, _, target = pair.partition("->")
+        if source != target or single.get(name, (None, None))[1] != target:
+            continue
+        kind = single[name][0]
+        for other, (other_kind, other_language) in sorted(single.items()):
+            if other_kind != kind or other_language == target or (other, task, pair) not in scores:
+                continue
+            classes = 4 if task == "quadrant" else 2
+            difference, bounds, p = _paired(score, scores[(other, task, pair)], classes, seed)
+            tests.append({"kind": kind, "task": task, "speech": target, "same": name, "other": other,
+                          "difference": difference, "ci95": list(bounds), "p": p})
+    for test, adjusted in zip(tests, holm([t["p"] for t in tests])):
+        test["p_holm"] = adjusted
+    return tests
+
+
 def run_probe(clips: Sequence[Clip], store: FeatureStore, encoders: dict[str, str | Path], out: str | Path, *,
               seed: int = 0, device: str = "auto") -> dict[str, Any]:
     """The speech-emotion probe of every encoder (name -> model directory, 'random', or 'egemaps' /
     'compare' for openSMILE functionals, the hand-crafted reference) on the emotional utterances of
-    ``clips``: probe.json and probe.md in ``out``; embeddings and functionals cached there."""
+    ``clips``: probe.json and probe.md in ``out``, with the same-vs-other-language tests, and the
+    figures emotion_confusions.png (per emotion, the quadrants the within-language quadrant probe
+    predicts) and projection.png (the utterances' 2-D PCA, by emotion and by language); embeddings
+    and functionals cached there."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     chosen = sorted(emotional(clips), key=lambda c: c.id)
@@ -197,6 +248,8 @@ def run_probe(clips: Sequence[Clip], store: FeatureStore, encoders: dict[str, st
         log.warning("probe: %d utterance(s) have no features and are left out, e.g. %s", len(unreadable), unreadable[0])
         chosen = [c for c in chosen if c.id in store]
     results: dict[str, Any] = {"seed": seed, "utterances": Counter(c.language for c in chosen), "encoders": {}}
+    scores: dict[tuple[str, str, str], ProbeScore] = {}
+    embedded: dict[str, np.ndarray] = {}
     for name, encoder in encoders.items():
         if str(encoder) in FUNCTIONALS:  # the hand-crafted reference: openSMILE functionals of each utterance
             from .functionals import clip_functionals
@@ -207,14 +260,54 @@ def run_probe(clips: Sequence[Clip], store: FeatureStore, encoders: dict[str, st
         else:
             module, key = probe_encoder(encoder, store, seed=seed)
             values = cached_embeddings(module, key, store, chosen, out / f"embeddings-{key}.npz", device=device)
+        embedded[name] = values
         results["encoders"][name] = {"encoder": str(encoder), "key": key, "tasks": {}}
         for task in PROBE_TASKS:
-            scores = probe_scores(values, chosen, task=task, seed=seed)
+            by_pair = probe_scores(values, chosen, task=task, seed=seed)
+            scores.update({(name, task, pair): score for pair, score in by_pair.items()})
             results["encoders"][name]["tasks"][task] = {
-                pair: {"f1": s.f1, "ci95": list(s.interval), "utterances": len(s.truth)} for pair, s in scores.items()}
+                pair: {"f1": s.f1, "ci95": list(s.interval), "utterances": len(s.truth)} for pair, s in by_pair.items()}
+    results["language_tests"] = language_tests(scores, {n: encoder_languages(e) for n, e in encoders.items()}, seed=seed)
+    _figures(out, chosen, scores, embedded)
     write_json(out / "probe.json", results)
     write_text_atomic(out / "probe.md", probe_markdown(results))
     return results
+
+
+def emotion_confusion(clips: Sequence[Clip], scores: dict[tuple[str, str, str], ProbeScore],
+                      encoder: str) -> tuple[np.ndarray, list[str]]:
+    """(emotions, 4) row-normalised: per acted emotion, the share of its utterances that the
+    encoder's within-language quadrant probes (all languages together) put in each quadrant."""
+    emotions = sorted({str(c.labels.get("emotion")) for c in clips})
+    counts = np.zeros((len(emotions), 4))
+    for language in sorted({c.language for c in clips}):
+        rows = [c for c in clips if c.language == language]
+        score = scores.get((encoder, "quadrant", f"{language}->{language}"))
+        if score is None:
+            continue
+        for clip, predicted in zip(rows, score.predicted):
+            counts[emotions.index(str(clip.labels.get("emotion"))), predicted] += 1
+    return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1), emotions
+
+
+def _figures(out: Path, clips: Sequence[Clip], scores: dict[tuple[str, str, str], ProbeScore],
+             embedded: dict[str, np.ndarray]) -> None:
+    from sklearn.decomposition import PCA
+
+    from .labels import QUADRANTS
+    from .plots import confusion_grid, projections
+
+    matrices, emotions = {}, []
+    for name in embedded:
+        matrices[name], emotions = emotion_confusion(clips, scores, name)
+    confusion_grid(matrices, list(QUADRANTS), out / "emotion_confusions.png", row_labels=emotions,
+                   title="acted emotion (rows) -> quadrant of the within-language probe")
+    points = {}
+    for name, values in embedded.items():
+        scaled = (values - values.mean(axis=0)) / (values.std(axis=0) + 1e-8)
+        points[name] = PCA(n_components=2, random_state=0).fit_transform(scaled)
+    projections(points, {"emotion": [str(c.labels.get("emotion")) for c in clips],
+                         "language": [c.language for c in clips]}, out / "projection.png")
 
 
 def probe_markdown(results: dict[str, Any]) -> str:
@@ -231,4 +324,15 @@ def probe_markdown(results: dict[str, Any]) -> str:
                      f"{entry['tasks'][task][p]['ci95'][1]:.2f})" for p in pairs]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
+    tests = results.get("language_tests", [])
+    if tests:
+        lines += ["## Same vs other language: encoder pretrained on the speech's language minus the one "
+                  "pretrained on the other (within-language F; utterance bootstrap, Holm over all rows)\n",
+                  "| kind | task | speech | same | other | difference (95 %) | p | p (Holm) |",
+                  "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {t['kind']} | {t['task']} | {t['speech']} | {t['same']} | {t['other']} | {t['difference']:+.3f} "
+                  f"({t['ci95'][0]:+.3f} to {t['ci95'][1]:+.3f}) | {t['p']:.3f} | {t['p_holm']:.3f} |" for t in tests]
+        lines.append("")
+    lines += ["Figures: emotion_confusions.png (per acted emotion, the quadrants the within-language probe "
+              "predicts), projection.png (2-D PCA of the standardised embeddings, by emotion and by language).\n"]
     return "\n".join(lines)
