@@ -36,6 +36,7 @@ import numpy as np
 from sklearn.metrics import f1_score, log_loss
 
 from quadpred.config import FeatureConfig, RunConfig, from_dict
+from quadpred.evaluate import SplitPredictions
 from quadpred.experiment import load_experiment
 from quadpred.layout import Setting, transfer_folder
 from quadpred.manifest import read_manifest
@@ -43,7 +44,7 @@ from quadpred.metrics import song_level
 from quadpred.modeldir import write_json
 from quadpred.report import find_runs
 from quadpred.songpool import fit_song_classifier, song_sets
-from quadpred.stages import SplitPredictions, pretrain, transfer, transfer_stages, tuned
+from quadpred.stages import pretrain, transfer, transfer_stages, tuned
 from quadpred.store import FeatureStore
 
 VARIANTS = ("songpool", "sampler", "specaugment", "tune", "pretrain-long", "cell-ensemble")

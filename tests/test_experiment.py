@@ -51,8 +51,8 @@ def test_pretrain_once_repeats_only_the_emotion_models():
 
 
 def test_ensemble_of_repeats_scores_their_mean_probabilities():
+    from quadpred.evaluate import SplitPredictions
     from quadpred.report import ensemble_report
-    from quadpred.stages import SplitPredictions
 
     targets = np.array([[0, 1, 1], [0, 1, 1], [2, 0, 0], [2, 0, 0]])
     songs = np.array([0, 0, 1, 1])

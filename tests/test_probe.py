@@ -158,7 +158,7 @@ def test_probe_scores_average_over_the_classes_the_test_language_has():
 
 def test_same_vs_other_language_tests_and_figures(emotional_speech, tiny_study, tmp_path: Path):
     from quadpred.config import RunConfig, apply_overrides
-    from quadpred.probe import emotion_confusion, run_probe
+    from quadpred.probe import run_probe
     from quadpred.stages import pretrain
 
     speech, speech_store = tiny_study

@@ -181,7 +181,8 @@ def _stage_folder(folder: Path, stages: tuple[str, ...] | None) -> Path:
 
 def _network_fold(part: list[Clip], store: Any, folder: Path, encoder: str | Path | None,
                   stages: tuple[str, ...] | None, run: RunConfig, device: str, progress: bool) -> FoldSongs:
-    from .stages import SplitPredictions, transfer_stages
+    from .evaluate import SplitPredictions
+    from .stages import transfer_stages
 
     transfer_stages(part, store, folder, encoder=encoder, stages=stages or (), run=run, device=device,
                     progress=progress)
@@ -304,7 +305,7 @@ def reaggregate(folder: Path, how: str = "log-mean", *, seed: int = 0) -> dict[s
     """A network cross-validation's summary with each held-out song's quadrant probabilities
     aggregated from its chunks anew: 'mean' of the probabilities (what `predict` reports) or
     'log-mean' (normalised geometric mean). Costs no training."""
-    from .stages import SplitPredictions
+    from .evaluate import SplitPredictions
 
     if how not in AGGREGATIONS:
         raise TrainingError(f"aggregation {how!r} unknown: use {' or '.join(AGGREGATIONS)}")

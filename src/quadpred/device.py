@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from typing import Callable
+from collections.abc import Callable, Iterable, Mapping
 
+import numpy as np
 import torch
 
 from .errors import TrainingError
@@ -84,3 +85,22 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     if precision == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+Output = torch.Tensor | Mapping[str, torch.Tensor]
+
+
+def infer(function: Callable[[torch.Tensor], Output], inputs: Iterable[torch.Tensor], device: torch.device, *,
+          precision: str = "fp32") -> np.ndarray | dict[str, np.ndarray]:
+    """``function`` over batches of inputs on ``device`` in ``precision``, without gradients; its
+    outputs as float32 NumPy arrays concatenated over the batches: one array, or one per key when it
+    returns a dict. The one batched-inference loop of stages, predict, songpool and the probes."""
+    parts: list[Output] = []
+    with torch.inference_mode(), autocast(device, precision):
+        for x in inputs:
+            output = function(x.to(device))
+            parts.append({k: v.float().cpu() for k, v in output.items()} if isinstance(output, Mapping)
+                         else output.float().cpu())
+    if parts and isinstance(parts[0], Mapping):
+        return {key: torch.cat([part[key] for part in parts]).numpy() for key in parts[0]}  # type: ignore[index]
+    return torch.cat(parts).numpy() if parts else np.zeros((0,), dtype=np.float32)  # type: ignore[arg-type]

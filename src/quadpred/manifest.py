@@ -210,6 +210,11 @@ def split_study(clips: Sequence[Clip], *, seed: int = 0) -> list[Clip]:
     return split_speech(clips, seed=seed)
 
 
+def split_of(clips: Sequence[Clip], split: str) -> list[Clip]:
+    """The clips of one split ('train', 'valid' or 'test'), in order."""
+    return [c for c in clips if c.split == split]
+
+
 def check_leakage(clips: Iterable[Clip]) -> None:
     """Raise ManifestError if a clip could leak between splits or count twice: a group (song,
     artist, speaker) in two splits, a clip id twice (e.g. a manifest given twice), or one audio

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .audio import ReadLimits, audio_files_below, mono_from_array, to_model_input
-from .device import autocast, resolve_device, resolve_precision
+from .device import infer, resolve_device, resolve_precision
 from .errors import AudioError, ModelDirError, QuadpredError
 from .features import chunk, chunk_starts, compute_log_mel
 from .files import atomic_path, bar_off, hash_files, remove_stale_temporaries, write_text_atomic
@@ -218,17 +218,12 @@ class Predictor:
     def _chunks_outputs(self, spectrogram: np.ndarray, embeddings: bool) -> dict[str, np.ndarray]:
         """{task: (steps, classes)} probabilities of every chunk, and with ``embeddings`` also
         "embeddings": (steps, units) of the shared layer (computed in float32)."""
-        x = chunk(spectrogram, chunk_frames=self.features.chunk_frames, hop_frames=self.hop_frames)
-        parts: dict[str, list[np.ndarray]] = {task: [] for task in (*self.labels, *(["embeddings"] if embeddings else []))}
-        with torch.inference_mode():
-            for begin in range(0, len(x), self.batch_size):
-                batch = torch.from_numpy(x[begin:begin + self.batch_size]).to(self.device)
-                with autocast(self.device, self.precision):
-                    for task, probs in self.model.probabilities(batch).items():
-                        parts[task].append(probs.float().cpu().numpy())
-                if embeddings:
-                    parts["embeddings"].append(self.model.representation(batch).float().cpu().numpy())
-        return {task: np.concatenate(p) for task, p in parts.items()}
+        x = torch.from_numpy(chunk(spectrogram, chunk_frames=self.features.chunk_frames, hop_frames=self.hop_frames))
+        batches = [x[begin:begin + self.batch_size] for begin in range(0, len(x), self.batch_size)]
+        outputs = dict(infer(self.model.probabilities, batches, self.device, precision=self.precision))
+        if embeddings:
+            outputs["embeddings"] = infer(self.model.representation, batches, self.device)
+        return outputs
 
     def spectrogram(self, audio: str | Path | np.ndarray, sr: int | None = None, *,
                     block_seconds: float = 30.0, limits: ReadLimits = ReadLimits()) -> tuple[np.ndarray, float, str]:

@@ -27,7 +27,7 @@ import torch
 
 from .batches import Batches
 from .config import FeatureConfig, ModelConfig
-from .device import resolve_device
+from .device import infer, resolve_device
 from .errors import TrainingError
 from .files import atomic_path, write_text_atomic
 from .manifest import Clip
@@ -73,9 +73,8 @@ def clip_embeddings(encoder: torch.nn.Module, store: FeatureStore, clips: Sequen
                             "run `quadpred features` on their manifest")
     run_device = resolve_device(device)
     encoder.to(run_device)
-    parts = [encoder(x.to(run_device)).float().mean(dim=3).flatten(1).cpu()
-             for x, _, _ in Batches(dataset, batch_size).epoch(0)]
-    values = torch.cat(parts).numpy()
+    values = infer(lambda x: encoder(x).float().mean(dim=3).flatten(1),
+                   (x for x, _, _ in Batches(dataset, batch_size).epoch(0)), run_device)
     return pool_by_song(values, dataset.clip_of_chunk(), len(dataset.clips))
 
 

@@ -87,7 +87,7 @@ def find_runs(out: Path, config: ExperimentConfig) -> tuple[list[Run], list[str]
 
 
 def _load_predictions(run: Run):
-    from .stages import SplitPredictions
+    from .evaluate import SplitPredictions
 
     path = run.folder / "predictions_test.npz"
     return SplitPredictions.load(path) if path.is_file() else None
@@ -142,7 +142,7 @@ def summarise(runs: list[Run], *, seed: int = 0) -> dict[str, Any]:
 def ensemble_report(predictions: list) -> dict | None:
     """Scores of the repeats' mean chunk probabilities (one model: the ensemble of the repeats),
     or None with fewer than two repeats, missing predictions, or repeats scored on other chunks."""
-    from .stages import SplitPredictions
+    from .evaluate import SplitPredictions
 
     if len(predictions) < 2 or any(p is None for p in predictions):
         return None

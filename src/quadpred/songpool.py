@@ -18,16 +18,16 @@ import torch
 from torch import Tensor, nn
 
 from .batches import Batches
-from .device import resolve_device
+from .device import infer, resolve_device
 from .errors import TrainingError
+from .evaluate import SplitPredictions, scoring_chunks
 from .labels import TASKS
-from .manifest import Clip, check_leakage
+from .manifest import Clip, check_leakage, split_of
 from .metrics import group_means
 from .modeldir import load_model
 from .models.dae import DAEEmotionNet
 from .models.heads import EmotionNet, MultiTaskHead
 from .objectives import MultiTask, inverse_frequency_weights
-from .stages import SplitPredictions, scoring_chunks, split_of
 from .store import FeatureStore
 
 WEIGHT_DECAYS = (0.01, 0.1, 1.0, 10.0)  # decoupled (AdamW): shrinkage lr * decay per step
@@ -75,8 +75,8 @@ def song_sets(model_dir: str | Path, store: FeatureStore, clips: Sequence[Clip],
         if not split_of(clips, split):
             raise TrainingError(f"song pooling: no clip has split {split!r}; prepare the manifest with splits")
         dataset = scoring_chunks(store, info, clips, split)
-        values = torch.cat([representation(model, x.to(run_device)).float().cpu()
-                            for x, _, _ in Batches(dataset, 256).epoch(0)]).numpy()
+        values = infer(lambda x: representation(model, x), (x for x, _, _ in Batches(dataset, 256).epoch(0)),
+                       run_device)
         chunk_clip = dataset.clip_of_chunk()
         targets = np.zeros((len(dataset.clips), len(TASKS)), dtype=np.int64)
         targets[chunk_clip] = dataset.targets.numpy()

@@ -18,7 +18,6 @@ import json
 import logging
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +29,12 @@ from . import __version__
 from .augment import AUGMENTERS
 from .batches import Batches, TensorRows
 from .config import FeatureConfig, ModelConfig, RunConfig, SmileConfig, TrainConfig, from_dict, to_dict
-from .device import autocast, resolve_device, resolve_precision
-from .errors import ModelDirError, TrainingError
-from .files import atomic_path
+from .device import infer, resolve_device, resolve_precision
+from .errors import TrainingError
+from .evaluate import require_quadrants, score_splits
 from .labels import TASKS
-from .manifest import Clip, check_leakage, summary
+from .manifest import Clip, check_leakage, split_of, summary
 from .methods import PRETRAININGS, TRANSFER_MODELS, chunking, feature_kind
-from .metrics import task_report
 from .modeldir import CONFIG_NAME, configs_of, is_complete, load_encoder_state, load_state, read_config, write_json
 from .objectives import MultiTask, inverse_frequency_weights
 from .selection import SongScorer
@@ -48,10 +46,6 @@ log = logging.getLogger("quadpred")
 TRANSFER_STAGES = ("feat-ext", "full", "baseline")
 TRANSFER_KINDS = tuple(kind for kind, _ in TRANSFER_MODELS.values())
 EpochHook = Callable[[int, dict], None]
-
-
-def split_of(clips: Sequence[Clip], split: str) -> list[Clip]:
-    return [c for c in clips if c.split == split]
 
 
 def _describe(kind: str, stage: str, run: RunConfig, features: FeatureConfig | SmileConfig, clips: Sequence[Clip],
@@ -170,13 +164,6 @@ def check_same_features(model_dir: str | Path, source: FeatureConfig | SmileConf
                             "extract the clips with the same feature settings")
 
 
-def _labelled(clips: Sequence[Clip]) -> None:
-    unlabelled = [c.id for c in clips if c.quadrant is None]
-    if unlabelled:
-        raise TrainingError(f"transfer needs a quadrant label on every clip; {len(unlabelled)} have none "
-                            f"(first: {unlabelled[0]}): give a labelled music manifest")
-
-
 def _encoder_config(run: RunConfig, source: dict[str, Any]) -> RunConfig:
     """``run`` with the encoder settings of a pretrained model (the weights decide the shape)."""
     pretrained, _ = configs_of(source)
@@ -191,14 +178,12 @@ def _emotion_model(run: RunConfig, features: FeatureConfig | SmileConfig) -> nn.
     return TRANSFER_MODELS[feature_kind(features)][1](run.model, features)
 
 
-@torch.no_grad()
 def _embed(model: nn.Module, dataset: ChunkDataset, device: torch.device, precision: str,
            batch_size: int = 256) -> torch.Tensor:
     """(chunks, embedding) encoder outputs, in the precision the uncached training would compute them."""
     model.eval()
-    with autocast(device, precision):
-        parts = [model.embed(x.to(device)).float().cpu() for x, _, _ in Batches(dataset, batch_size).epoch(0)]
-    return torch.cat(parts) if parts else torch.zeros(0)
+    inputs = (x for x, _, _ in Batches(dataset, batch_size).epoch(0))
+    return torch.from_numpy(infer(model.embed, inputs, device, precision=precision))
 
 
 def transfer(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, stage: str,
@@ -218,7 +203,7 @@ def transfer(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, 
         raise TrainingError(f"stage {stage} needs a pretrained model directory (--encoder)")
     folder = Path(folder)
     _check_splits(clips, "transfer", store)
-    _labelled(clips)
+    require_quadrants(clips)
     features = store.config
     source = read_config(init) if init is not None else None
     run_device = resolve_device(device)
@@ -360,79 +345,3 @@ def transfer_stages(clips: Sequence[Clip], store: FeatureStore, out: str | Path,
     return results
 
 
-@torch.no_grad()
-def chunk_probabilities(model: nn.Module, dataset: ChunkDataset, device: torch.device,
-                        batch_size: int = 256) -> dict[str, np.ndarray]:
-    """{task: (chunks, classes)} softmax probabilities of every chunk of ``dataset``."""
-    model.eval().to(device, memory_format=torch.channels_last)
-    parts: dict[str, list[np.ndarray]] = {task: [] for task in TASKS}
-    for x, _, _ in Batches(dataset, batch_size).epoch(0):
-        for task, probs in model.probabilities(x.to(device)).items():
-            parts[task].append(probs.cpu().numpy())
-    return {task: np.concatenate(p) if p else np.zeros((0, len(TASKS[task]))) for task, p in parts.items()}
-
-
-@dataclass
-class SplitPredictions:
-    """A model's chunk probabilities on one split, kept for song-level scores and bootstraps.
-
-    probabilities: {task: (chunks, classes)}; targets: (chunks, 3); chunk_clip: (chunks,) index
-    into ``clip_ids`` (one per song).
-    """
-
-    probabilities: dict[str, np.ndarray]
-    targets: np.ndarray
-    chunk_clip: np.ndarray
-    clip_ids: list[str]
-
-    def report(self) -> dict:
-        return task_report(self.probabilities, self.targets, self.chunk_clip)
-
-    def save(self, path: Path) -> None:
-        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-            np.savez_compressed(handle, targets=self.targets, chunk_clip=self.chunk_clip,
-                                clip_ids=np.array(self.clip_ids), **{f"p_{t}": p for t, p in self.probabilities.items()})
-
-    @classmethod
-    def load(cls, path: str | Path) -> SplitPredictions:
-        with np.load(path) as data:
-            return cls({t: data[f"p_{t}"] for t in TASKS}, data["targets"], data["chunk_clip"],
-                       [str(c) for c in data["clip_ids"]])
-
-
-def scoring_chunks(store: FeatureStore, info: dict[str, Any], clips: Sequence[Clip], split: str) -> ChunkDataset:
-    """The predictor's chunks (1-s hop) of one labelled split, for the model described by ``info``."""
-    part = split_of(clips, split)
-    _labelled(part)
-    steps, _, hop = chunking(store.config, configs_of(info)[0])
-    return ChunkDataset(store, part, hop_frames=hop, chunk_frames=steps)
-
-
-def predict_split(model_dir: str | Path, store: FeatureStore, clips: Sequence[Clip], *, split: str = "test",
-                  device: str = "auto") -> SplitPredictions:
-    """Probabilities of a transfer model for every 1-s chunk (the predictor's hop) of one split.
-
-    Refuses to score when a group (song, artist, speaker) lies in two splits."""
-    from .modeldir import load_model
-
-    check_leakage(clips)
-    store.check_distinct_audio(clips)
-    model, info = load_model(model_dir)
-    if info["kind"] not in ("emotion", "dae-emotion"):
-        raise ModelDirError(f"{model_dir} is a {info['kind']} model; evaluate a transfer model")
-    dataset = scoring_chunks(store, info, clips, split)
-    probabilities = chunk_probabilities(model, dataset, resolve_device(device))
-    return SplitPredictions(probabilities, dataset.targets.numpy(), dataset.clip_of_chunk(),
-                            [c.id for c in dataset.clips])
-
-
-def score_splits(folder: Path, store: FeatureStore, clips: Sequence[Clip], *, device: str = "auto") -> dict:
-    """predictions_<split>.npz for valid and test, then metrics.json (written last: the marker)."""
-    metrics = {}
-    for split in ("valid", "test"):
-        if split_of(clips, split):
-            predictions = predict_split(folder, store, clips, split=split, device=device)
-            predictions.save(folder / f"predictions_{split}.npz")
-            metrics[split] = predictions.report()
-    write_json(folder / "metrics.json", metrics)
-    return metrics
