@@ -47,7 +47,8 @@ def test_emotional_speech_real():
 
 
 def test_real_preset_manifests(tmp_path):
-    from quadpred.experiment import prepare_real, real_preset
+    from quadpred.corpora.real import prepare_real
+    from quadpred.experiment import real_preset
     from quadpred.manifest import check_leakage, read_manifest, total_hours
 
     paths = prepare_real(DATA, tmp_path)

@@ -206,7 +206,8 @@ def cmd_experiment(args: argparse.Namespace) -> None:
         prepare_world(world, out / "manifests", seed=args.seed)
         config, base = demo_preset((out / "manifests").resolve(), str((out / "features").resolve())), out
     elif args.preset == "real":
-        from .experiment import prepare_real, real_preset
+        from .corpora.real import prepare_real
+        from .experiment import real_preset
 
         if not args.data:
             raise QuadpredError("--preset real needs --data, the folder of the real recordings (../shared/data)")

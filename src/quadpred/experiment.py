@@ -276,26 +276,6 @@ REAL_PRETRAIN = {"model": {"cpc_segments": 4, "cpc_steps": 2}, "train": {"epochs
 REAL_TRANSFER = {"model": {"cpc_segments": 4, "cpc_steps": 2}, "train": {"epochs": 5, "patience": 2}}
 
 
-def prepare_real(data: str | Path, out: str | Path, *, seed: int = 0) -> dict[str, Path]:
-    """Manifests of the real recordings (../shared/data, see its README): English speech from the
-    LibriSpeech tree; Mandarin speech from AISHELL plus the Mandarin table, sampled to the same
-    hours as the English; the 4Q clips split 70/30 train/test (15 % of train as valid) by artist,
-    stratified by quadrant. Returns name -> manifest path."""
-    from .corpora import CORPORA
-    from .manifest import split_music, split_speech, write_manifest
-
-    data, out = Path(data), Path(out)
-    english = split_speech(CORPORA["librispeech"].prepare(data / "librispeech"), seed=seed)
-    mandarin = CORPORA["aishell"].prepare(data / "aishell") + CORPORA["table"].prepare(data / "mandarin-misc" / "clips.csv")
-    mandarin = split_speech(sample_hours(mandarin, total_hours(english), seed=seed), seed=seed)
-    music = split_music(CORPORA["4q"].prepare(data / "4q-emotion", group_by="artist"), seed=seed)
-    paths = {}
-    for name, clips in (("speech_eng", english), ("speech_man", mandarin), ("music_eng", music)):
-        paths[name] = out / f"{name}.jsonl"
-        write_manifest(paths[name], clips)
-    return paths
-
-
 def real_preset(manifests: dict[str, Path], features_root: str, *, repeats: int = 4) -> ExperimentConfig:
     """The study on real recordings: eng, man and mix speech -> English music (4Q); baseline, SCAE
     feat-ext and full, CPC feat-ext, the two DAE baselines; bf16 training with early stopping; each
