@@ -101,14 +101,16 @@ def ship(source: Path, speech: str, *, metrics_from: Path | None = None) -> Path
     return target
 
 
-def ship_cv(cv: Path, speech: str, references: list[Path]) -> Path:
-    """The fold models of cross-validation ``cv`` as the ensemble ``<speech>2eng``, with a card."""
+def ship_cv(cv: Path, speech: str, references: list[Path], members: int | None = None) -> Path:
+    """The fold models of cross-validation ``cv`` as the ensemble ``<speech>2eng``, with a card;
+    ``members``: the first that many folds only (1: one model, a fifth of the ensemble's size)."""
     summary = json.loads((cv / "cv.json").read_text())
     stage = {"baseline": "baseline", "feat-ext": "feat-ext", "full": "full"}[summary["method"]]
     target = PACKAGE / f"{speech}2eng"
     if target.exists():
         shutil.rmtree(target)
-    for fold in range(summary["k"]):
+    shipped = min(members or summary["k"], summary["k"])
+    for fold in range(shipped):
         source = cv / f"fold{fold}" / stage
         member = target / f"member{fold}"
         member.mkdir(parents=True)
@@ -120,11 +122,14 @@ def ship_cv(cv: Path, speech: str, references: list[Path]) -> Path:
     write_json(target / "cv.json", summary)
     pooled = summary["pooled"]
     low, high = pooled["song_f1_interval"]
-    lines = [f"# {speech}2eng: the {summary['k']} fold models of a cross-validation, as one ensemble\n",
+    what = f"the {shipped} fold models of a cross-validation, as one ensemble" if shipped > 1 else \
+        f"fold model 0 of a {summary['k']}-fold cross-validation (one member, to keep the package small)"
+    lines = [f"# {speech}2eng: {what}\n",
              f"Method: {summary['method']} ({SPEECH[speech]} pretraining; music: 4Q-Emotion, 646 clips). "
              f"Each member was trained on {summary['k'] - 1} of {summary['k']} artist-grouped folds (15 % of them "
-             "choosing the epoch) and never saw its held-out fold; `quadpred predict` averages the members' "
-             "probabilities, `--fast` uses member 0 alone.\n",
+             "choosing the epoch) and never saw its held-out fold"
+             + ("; `quadpred predict` averages the members' probabilities, `--fast` uses member 0 alone.\n"
+                if shipped > 1 else ".\n"),
              "## How good, on songs by artists it did not see\n",
              f"- song-level quadrant macro F, mean over folds: {summary['song_f1_mean']:.3f} "
              f"(sd {summary['song_f1_sd']:.3f}); log-loss {summary['song_loss_mean']:.3f}",
@@ -156,13 +161,14 @@ def main() -> None:
     parser.add_argument("--speech", nargs="+", choices=tuple(SPEECH), default=list(SPEECH),
                         help="ship these speech languages only (default: all three)")
     parser.add_argument("--cv", type=Path, help="ship the fold models of this `quadpred cv` folder as an ensemble")
+    parser.add_argument("--members", type=int, help="ship the first N fold models only (default: all)")
     parser.add_argument("--reference", type=Path, action="append", default=[],
                         help="a `quadpred cv` folder of a reference method, for the model card")
     args = parser.parse_args()
     if args.cv:
         if len(args.speech) != 1:
             parser.error("--cv ships one model: give one --speech")
-        target = ship_cv(args.cv, args.speech[0], args.reference)
+        target = ship_cv(args.cv, args.speech[0], args.reference, members=args.members)
         size = sum(p.stat().st_size for p in target.rglob("weights.pt")) / 1e6
         print(f"{args.speech[0]}2eng: {args.cv} -> {target} ({size:.1f} MB)")
         return

@@ -222,3 +222,22 @@ def test_tune_runs_trials_and_keeps_the_best(tiny_study, tmp_path: Path):
     assert results["baseline"].best_valid_loss == pytest.approx(best["valid_loss"])
     chosen = json.loads((tmp_path / "tr/baseline/config.json").read_text())["train"]
     assert chosen["lr"] == pytest.approx(best["lr"]) and chosen["lr_decay"] == pytest.approx(best["lr_decay"])
+
+
+def test_settings_the_pretrained_encoder_overrides_are_named_in_a_warning(tiny_study, tmp_path: Path, caplog):
+    import logging
+
+    clips, store = tiny_study
+    pretrain(clips["speech_eng"], store, tmp_path / "pre", run=small_run("train.epochs=1"), progress=False)
+    with caplog.at_level(logging.WARNING, logger="quadpred"):
+        transfer(clips["music_eng"], store, tmp_path / "tr", stage="feat-ext", init=tmp_path / "pre",
+                 run=small_run("train.epochs=1", "model.channels=[8,8,16]"), progress=False)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("model.channels=[8, 8, 16] -> [4, 8, 8]" in w for w in warnings), warnings  # as the user wrote it
+    assert json.loads((tmp_path / "tr" / "config.json").read_text())["model"]["channels"] == [4, 8, 8]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="quadpred"):  # defaults left alone: nothing to say
+        transfer(clips["music_eng"], store, tmp_path / "tr2", stage="feat-ext", init=tmp_path / "pre",
+                 run=apply_overrides(RunConfig(), ["model.dense_units=32", "train.epochs=1", "train.batch_size=16"]),
+                 progress=False)
+    assert not [r for r in caplog.records if "decides its shape" in r.getMessage()]

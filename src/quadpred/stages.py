@@ -168,6 +168,12 @@ def _encoder_config(run: RunConfig, source: dict[str, Any]) -> RunConfig:
     """``run`` with the encoder settings of a pretrained model (the weights decide the shape)."""
     pretrained, _ = configs_of(source)
     inherited = {name: getattr(pretrained, name) for name in ENCODER_FIELDS}
+    default = ModelConfig()
+    overridden = [f"model.{name}={json.dumps(to_dict(run.model)[name])} -> {json.dumps(to_dict(pretrained)[name])}"
+                  for name, value in inherited.items()
+                  if getattr(run.model, name) != value and getattr(run.model, name) != getattr(default, name)]
+    if overridden:  # a setting the user gave that the pretrained weights cannot follow
+        log.warning("the pretrained encoder decides its shape; ignored: %s", ", ".join(overridden))
     return RunConfig(model=ModelConfig(**{**to_dict(run.model), **inherited}), train=run.train)
 
 
