@@ -387,27 +387,9 @@ def _read_limits(args: argparse.Namespace) -> ReadLimits:
     return ReadLimits(hours=args.max_hours, seconds_per_hour=args.file_timeout if args.file_timeout > 0 else None)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_prepare(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """`quadpred prepare`."""
     from .corpora import CORPORA
-
-    parser = argparse.ArgumentParser(
-        prog="quadpred",
-        description="Music emotion recognition (Russell quadrants, arousal, valence) with features "
-                    "learned from speech, language-aware. Each subcommand is one step of the pipeline; "
-                    "`quadpred SUBCOMMAND --help` explains it.",
-        epilog="Exit status: 0 when everything asked for was done, 1 on an error (one line on stderr saying what "
-               "and how to fix it) or when `predict` or `features` skipped some inputs, 2 for a usage error, "
-               "130 when interrupted (run the same command again to resume).",
-    )
-    parser.add_argument("--version", action="version", version=f"quadpred {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="print more detail")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or info lines")
-    # the same two flags after the subcommand; SUPPRESS keeps the top-level value when absent there
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="print more detail")
-    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
-                        help="no progress bars or info lines")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
 
     p = sub.add_parser("prepare", parents=[common], help="read a corpus folder or table into a JSONL manifest with splits",
                        description="Read a corpus in its own layout and write a manifest: one clip per line with "
@@ -427,6 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite the manifest if it exists")
     p.set_defaults(func=cmd_prepare)
 
+
+def _add_features(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """`quadpred features`."""
     p = sub.add_parser("features", parents=[common], help="compute log-mel features of manifests into a feature store",
                        description="Decode every clip, compute the published log-mel (16 kHz, window 1024, hop 512, "
                                    "FFT 2048, 128 Slaney mels, natural log) and store one array per clip under "
@@ -445,6 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_read_limits(p)
     p.set_defaults(func=cmd_features)
 
+
+def _add_synth(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """`quadpred synth`."""
     p = sub.add_parser("synth", parents=[common], help="write the built-in bilingual world (speech and labelled music)",
                        description="Generate English and Mandarin read speech (eSpeak NG) in the LibriSpeech and "
                                    "AISHELL-1 layouts, and emotion-labelled music with sung lines in a 4Q-Emotion-"
@@ -458,6 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="write into a non-empty folder")
     p.set_defaults(func=cmd_synth)
 
+
+def _add_demo(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """`quadpred demo`."""
     p = sub.add_parser("demo", parents=[common], help="run the whole study on the built-in world and say where everything is",
                        description="Build the small synthetic world (once; cached), prepare English and Mandarin "
                                    "speech and music manifests with the study's splits, extract their features, run "
@@ -474,6 +465,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_workers(p)
     p.set_defaults(func=cmd_demo)
 
+
+def _add_pretrain(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """`quadpred pretrain`."""
     p = sub.add_parser("pretrain", parents=[common], help="pretrain an encoder on speech (SCAE denoising autoencoder or CPC)",
                        description="Pretrain on the train split of speech manifests (several languages make the "
                                    "follow-up study's mixture), with early stopping on the valid split. SCAE: "
@@ -486,6 +480,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pretraining method (default scae; dae: the LSTM baseline, on `features --handcrafted`)")
     p.set_defaults(func=cmd_pretrain)
 
+
+def _add_transfer(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """`quadpred transfer`."""
     p = sub.add_parser("transfer", parents=[common], help="train the emotion model on labelled music, from a pretrained encoder",
                        description="Stage feat-ext: the pretrained encoder frozen, dense layers and the quadrant/"
                                    "arousal/valence heads trained (lr 1e-4). Stage full: everything trained on "
@@ -498,6 +495,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stages", default="feat-ext,full", help="stages in order (default feat-ext,full)")
     p.set_defaults(func=cmd_transfer)
 
+
+def _add_cv(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """`quadpred cv`."""
     p = sub.add_parser("cv", parents=[common], help="cross-validate a method or recipe on labelled music, by artist",
                        description="k-fold cross-validation on labelled music: folds grouped by artist (the "
                                    "manifest's group) and stratified by quadrant; each fold's songs held out once, "
@@ -521,6 +521,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device(p)
     p.set_defaults(func=cmd_cv)
 
+
+def _add_probe(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """`quadpred probe`."""
     p = sub.add_parser("probe", parents=[common], help="what frozen speech encoders know about emotion, per language",
                        description="The speech-emotion probe: each --encoder's frozen outputs, averaged over frames "
                                    "and pooled over each utterance's chunks (mean and sd), read by a logistic "
@@ -539,6 +542,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device(p)
     p.set_defaults(func=cmd_probe)
 
+
+def _add_experiment(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """`quadpred experiment`."""
     p = sub.add_parser("experiment", parents=[common], help="run the study's grid (speech x music language x method x repeat)",
                        description="Run every unfinished cell of an experiment grid into OUTPUT, then write the "
                                    "report. CONFIG is JSON: {'speech': {'eng': [manifests], 'man': [...]}, 'music': "
@@ -566,6 +572,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_workers(p)
     p.set_defaults(func=cmd_experiment)
 
+
+def _add_report(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """`quadpred report`."""
     p = sub.add_parser("report", parents=[common], help="rebuild the tables, figures and HTML report of an experiment folder",
                        description="Read the run folders of `quadpred experiment` (metrics.json, test predictions, "
                                    "histories) and write report/results.{md,csv,json}, figures and report.html.")
@@ -573,6 +582,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--paper", action="store_true", help="put the paper's published numbers beside ours")
     p.set_defaults(func=cmd_report)
 
+
+def _add_predict(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """`quadpred predict`."""
     p = sub.add_parser("predict", parents=[common], help="per-second quadrant, arousal and valence of audio files",
                        description="Predict every file given, and every audio file found below a given folder "
                                    "(recursively). Per file: NAME.csv (one row per step of 0.992 s, 31 STFT frames: "
@@ -620,12 +632,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_read_limits(p)
     p.set_defaults(func=cmd_predict)
 
+
+def _add_models(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """`quadpred models`."""
     p = sub.add_parser("models", parents=[common], help="list the shipped models, their data, scores and terms",
                        description="List the models shipped with quadpred: name (for `predict --model NAME`), "
                                    "members (an ensemble's fold models), training stage, pretraining speech, "
                                    "training clips, held-out song-level quadrant F and how it was estimated.")
     p.set_defaults(func=cmd_models)
 
+
+def _add_export(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """`quadpred export`."""
     p = sub.add_parser("export", parents=[common], help="export a transfer model (ONNX)",
                        description="Write MODEL as ONNX (input 'logmel' (batch, 1, 128, 31); outputs quadrant, "
                                    "arousal, valence probabilities) with its feature settings beside it, and "
@@ -636,6 +654,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite the file")
     p.set_defaults(func=cmd_export)
 
+
+def _add_agreement(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """`quadpred agreement`."""
     p = sub.add_parser("agreement", parents=[common], help="listener agreement (Krippendorff's alpha) of emotion ratings",
                        description="Read long-format ratings (columns rater, group, item, emotion, rating 1-5; "
                                    "optional quadrant, lyrics (yes/no or 1-5), sophistication, familiarity, "
@@ -649,6 +670,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=int, default=500, help="bootstrap resamplings of the units (default 500)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and of --synthetic")
     p.set_defaults(func=cmd_agreement)
+
+
+SUBCOMMANDS = (_add_prepare, _add_features, _add_synth, _add_demo, _add_pretrain, _add_transfer, _add_cv, _add_probe,
+               _add_experiment, _add_report, _add_predict, _add_models, _add_export, _add_agreement)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="quadpred",
+        description="Music emotion recognition (Russell quadrants, arousal, valence) with features "
+                    "learned from speech, language-aware. Each subcommand is one step of the pipeline; "
+                    "`quadpred SUBCOMMAND --help` explains it.",
+        epilog="Exit status: 0 when everything asked for was done, 1 on an error (one line on stderr saying what "
+               "and how to fix it) or when `predict` or `features` skipped some inputs, 2 for a usage error, "
+               "130 when interrupted (run the same command again to resume).",
+    )
+    parser.add_argument("--version", action="version", version=f"quadpred {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print more detail")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or info lines")
+    # the same two flags after the subcommand; SUPPRESS keeps the top-level value when absent there
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="print more detail")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress bars or info lines")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
+    for add in SUBCOMMANDS:  # in the order `--help` lists them
+        add(sub, common)
     return parser
 
 
