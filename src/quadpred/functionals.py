@@ -65,6 +65,7 @@ def fit_predict(train: np.ndarray, labels: np.ndarray, groups: Sequence[str], te
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
+    from threadpoolctl import threadpool_limits
 
     if classifier not in CLASSIFIERS:
         raise QuadpredError(f"classifier {classifier!r} unknown: use {' or '.join(CLASSIFIERS)}")
@@ -79,7 +80,10 @@ def fit_predict(train: np.ndarray, labels: np.ndarray, groups: Sequence[str], te
         raise QuadpredError(f"choosing C needs training clips of at least 2 groups (artists, speakers), got {distinct}")
     search = GridSearchCV(make_pipeline(StandardScaler(), model), grid, scoring="f1_macro",
                           cv=GroupKFold(min(INNER_FOLDS, distinct)))
-    search.fit(np.nan_to_num(train), labels, groups=list(groups))
+    # one BLAS thread: these fits are small, and BLAS threads spinning for cores that training holds
+    # made the speech probe's fits ~30x slower on 2 cores (53 min -> under 2 min per encoder)
+    with threadpool_limits(limits=1, user_api="blas"):
+        search.fit(np.nan_to_num(train), labels, groups=list(groups))
     probabilities = np.zeros((len(test), classes))
     probabilities[:, search.classes_] = search.predict_proba(np.nan_to_num(test))
     return probabilities
