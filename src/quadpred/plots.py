@@ -34,14 +34,16 @@ def confusion_grid(matrices: Mapping[str, np.ndarray], labels: Sequence[str], pa
     n = len(matrices)
     columns = min(n, 4)
     rows = -(-n // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.0 * rows), squeeze=False)
+    cells = len(row_labels) if row_labels else len(labels)  # taller panels for many rows
+    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, max(3.0, 0.4 * cells + 1.2) * rows),
+                                squeeze=False)
     for axis in axes.flat[n:]:
         axis.axis("off")
     for axis, (name, matrix) in zip(axes.flat, matrices.items()):
         matrix = np.asarray(matrix)
         axis.imshow(matrix, vmin=0, vmax=1, cmap="Blues")
         for (r, c), value in np.ndenumerate(matrix):
-            axis.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=8,
+            axis.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=7 if cells > 6 else 8,
                       color="white" if value > 0.6 else "black")
         axis.set_xticks(range(len(labels)), labels, fontsize=8)
         axis.set_yticks(range(matrix.shape[0]), list(row_labels or labels), fontsize=8)
