@@ -192,7 +192,7 @@ class Predictor:
                 raise ModelDirError(f"{folder}: its feature settings or labels differ from those of {folders[0]}; an "
                                     "ensemble needs models trained on the same features")
         info = {**infos[0], "ensemble": [str(folder) for folder in folders]}
-        return cls(MeanOfModels(members), info, name="mean of " + ", ".join(model_name(f) for f in folders),
+        return cls(MeanOfModels(members), info, name=ensemble_name(folders),
                    device=str(resolve_device(device)), hop_seconds=hop_seconds, precision=precision,
                    digest=model_digest(folders))
 
@@ -211,9 +211,7 @@ class Predictor:
             raise QuadpredError(f"no shipped model for speech {speech!r} and music {music!r} "
                                 f"(shipped: {', '.join(available) or 'none yet'}); pass --model DIR of a model "
                                 "from `quadpred transfer`")
-        predictor = cls.from_dirs(members[:1] if fast else members, **kwargs)
-        predictor.name = f"shipped/{folder.name}" + (" (member 0)" if fast and len(members) > 1 else "")
-        return predictor
+        return cls.from_dirs(members[:1] if fast else members, **kwargs)
 
     def _chunks_outputs(self, spectrogram: np.ndarray, embeddings: bool) -> dict[str, np.ndarray]:
         """{task: (steps, classes)} probabilities of every chunk, and with ``embeddings`` also
@@ -309,12 +307,26 @@ def model_name(folder: str | Path) -> str:
     relative to the working folder (never the user's absolute layout; the content hash of
     :func:`model_digest` identifies it wherever it lies)."""
     path = Path(folder).resolve()
-    if path.parent == SHIPPED_MODELS.resolve():
+    shipped = SHIPPED_MODELS.resolve()
+    if path.parent == shipped:
         return f"shipped/{path.name}"
+    if path.parent.parent == shipped:  # a member of a shipped ensemble, or its only member
+        members = shipped_members(path.parent)
+        return f"shipped/{path.parent.name}" + ("" if len(members) == 1 else f" ({path.name.replace('member', 'member ')})")
     try:
         return os.path.relpath(path, Path.cwd())
     except ValueError:  # another drive (Windows)
         return path.name
+
+
+def ensemble_name(folders: Sequence[str | Path]) -> str:
+    """'shipped/<name>' when ``folders`` are all the members of one shipped model, else 'mean of ...'."""
+    parents = {Path(folder).resolve().parent for folder in folders}
+    if len(parents) == 1:
+        (parent,) = parents
+        if parent.parent == SHIPPED_MODELS.resolve() and len(folders) == len(shipped_members(parent)):
+            return f"shipped/{parent.name}"
+    return "mean of " + ", ".join(map(model_name, folders))
 
 
 def model_digest(folders: Sequence[str | Path]) -> str:
