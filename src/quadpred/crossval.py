@@ -30,7 +30,7 @@ from .errors import TrainingError
 from .files import atomic_path, write_text_atomic
 from .labels import QUADRANTS, TASKS
 from .manifest import Clip, check_leakage, split_by_group
-from .metrics import cluster_confusions, interval, macro_f1_from_confusion, macro_scores, paired_p_value, song_level
+from .metrics import interval, macro_scores, paired_p_value, resampled_macro_f1, song_level
 from .modeldir import write_json
 from .selection import song_log_loss
 
@@ -264,9 +264,7 @@ def _fold_extras(folder: Path, stages: tuple[str, ...] | None, method: str) -> d
 
 def _bootstrap_f1(songs: FoldSongs, draws: np.ndarray) -> np.ndarray:
     """(resamples,) macro F of the songs drawn in each row of ``draws`` (resamples, songs)."""
-    n = len(songs.ids)
-    per_song = cluster_confusions(songs.targets, songs.probabilities.argmax(axis=1), np.arange(n), n, len(QUADRANTS))
-    return macro_f1_from_confusion(per_song[draws].sum(axis=1))
+    return resampled_macro_f1(songs.targets, songs.probabilities.argmax(axis=1), draws, len(QUADRANTS))
 
 
 def _draws(songs: int, seed: int, resamples: int) -> np.ndarray:

@@ -106,6 +106,15 @@ def macro_f1_from_confusion(confusion: np.ndarray, *, present_only: bool = False
     return (f1 * present).sum(axis=-1) / present.sum(axis=-1)
 
 
+def resampled_macro_f1(truth: np.ndarray, predicted: np.ndarray, draws: np.ndarray, n_classes: int, *,
+                       present_only: bool = False) -> np.ndarray:
+    """(resamples,) macro F of the items drawn in each row of ``draws`` (resamples, items), from
+    (items,) true and predicted class indices: one confusion per item, summed per resample."""
+    n = len(truth)
+    per_item = cluster_confusions(truth, predicted, np.arange(n), n, n_classes)
+    return macro_f1_from_confusion(per_item[draws].sum(axis=1), present_only=present_only)
+
+
 def holm(p_values: list[float]) -> list[float]:
     """Holm-Bonferroni adjusted p-values (same order as given)."""
     order = np.argsort(p_values)

@@ -30,6 +30,7 @@ from .config import FeatureConfig, ModelConfig
 from .device import infer, resolve_device
 from .errors import TrainingError
 from .files import atomic_path, write_text_atomic
+from .labels import TASKS
 from .manifest import Clip
 from .modeldir import configs_of, load_encoder_state, read_config, write_json
 from .models import build_encoder
@@ -126,13 +127,22 @@ def _targets(clips: Sequence[Clip], task: str) -> np.ndarray:
 def _score(truth: np.ndarray, predicted: np.ndarray, classes: int, seed: int) -> ProbeScore:
     """Macro F over the classes present in ``truth`` (CASIA has no calm utterance, hence no Q4:
     a class a language cannot show must not count as a failure on it) and its bootstrap interval."""
-    from .metrics import cluster_confusions, interval, macro_f1_from_confusion
+    from .metrics import interval
 
-    n = len(truth)
-    per_item = cluster_confusions(truth, predicted, np.arange(n), n, classes)
-    draws = np.random.default_rng(seed).integers(0, n, size=(2000, n))
-    return ProbeScore(float(macro_f1_from_confusion(per_item.sum(axis=0), present_only=True)),
-                      interval(macro_f1_from_confusion(per_item[draws].sum(axis=1), present_only=True)), truth, predicted)
+    everything = np.arange(len(truth))[None]  # one "resample" holding every utterance once: the estimate
+    return ProbeScore(float(_resampled_f1(truth, predicted, everything, classes)[0]),
+                      interval(_resampled_f1(truth, predicted, _draws(len(truth), seed), classes)), truth, predicted)
+
+
+def _draws(items: int, seed: int) -> np.ndarray:
+    """(2000, items) utterance indices of the bootstrap resamples."""
+    return np.random.default_rng(seed).integers(0, items, size=(2000, items))
+
+
+def _resampled_f1(truth: np.ndarray, predicted: np.ndarray, draws: np.ndarray, classes: int) -> np.ndarray:
+    from .metrics import resampled_macro_f1
+
+    return resampled_macro_f1(truth, predicted, draws, classes, present_only=True)
 
 
 def speaker_folds(clips: Sequence[Clip], k: int = OUTER_FOLDS, *, seed: int = 0) -> np.ndarray:
@@ -156,7 +166,7 @@ def probe_scores(values: np.ndarray, clips: Sequence[Clip], *, task: str, seed: 
     on all of the other."""
     from .functionals import fit_predict
 
-    classes = 4 if task == "quadrant" else 2
+    classes = len(TASKS[task])
     targets = _targets(clips, task)
     languages = sorted({c.language for c in clips})
     speakers = np.array([c.group for c in clips])
@@ -184,13 +194,11 @@ def probe_scores(values: np.ndarray, clips: Sequence[Clip], *, task: str, seed: 
 def _paired(same: ProbeScore, other: ProbeScore, classes: int, seed: int) -> tuple[float, tuple[float, float], float]:
     """Macro F of ``same`` minus that of ``other`` on the same utterances, its 95 % interval and
     two-sided p from one utterance bootstrap shared by both."""
-    from .metrics import cluster_confusions, interval, macro_f1_from_confusion, paired_p_value
+    from .metrics import interval, paired_p_value
 
-    n = len(same.truth)
-    draws = np.random.default_rng(seed).integers(0, n, size=(2000, n))
-    f1 = [macro_f1_from_confusion(cluster_confusions(s.truth, s.predicted, np.arange(n), n, classes)[draws].sum(axis=1),
-                                  present_only=True) for s in (same, other)]
-    differences = f1[0] - f1[1]
+    draws = _draws(len(same.truth), seed)
+    differences = (_resampled_f1(same.truth, same.predicted, draws, classes)
+                   - _resampled_f1(other.truth, other.predicted, draws, classes))
     return same.f1 - other.f1, interval(differences), paired_p_value(differences)
 
 
@@ -220,8 +228,7 @@ def language_tests(scores: dict[tuple[str, str, str], ProbeScore], meta: dict[st
         for other, (other_kind, other_language) in sorted(single.items()):
             if other_kind != kind or other_language == target or (other, task, pair) not in scores:
                 continue
-            classes = 4 if task == "quadrant" else 2
-            difference, bounds, p = _paired(score, scores[(other, task, pair)], classes, seed)
+            difference, bounds, p = _paired(score, scores[(other, task, pair)], len(TASKS[task]), seed)
             tests.append({"kind": kind, "task": task, "speech": target, "same": name, "other": other,
                           "difference": difference, "ci95": list(bounds), "p": p})
     for test, adjusted in zip(tests, holm([t["p"] for t in tests])):

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor, nn
 
 from .batches import Batches
 from .device import infer, resolve_device
@@ -46,14 +45,6 @@ class SongSet:
     clip_ids: list[str]
 
 
-@torch.no_grad()
-def representation(model: nn.Module, x: Tensor) -> Tensor:
-    """The last representation shared by the tasks: (batch, ...) -> (batch, units)."""
-    if not isinstance(model, (EmotionNet, DAEEmotionNet)):
-        raise TrainingError(f"song pooling needs an emotion model, not a {type(model).__name__}")
-    return model.representation(x)
-
-
 def pool_by_song(values: np.ndarray, chunk_clip: np.ndarray, songs: int) -> np.ndarray:
     """(chunks, units), (chunks,) song index -> (songs, 2 * units): mean and standard deviation."""
     if (np.bincount(chunk_clip, minlength=songs) == 0).any():
@@ -68,6 +59,8 @@ def song_sets(model_dir: str | Path, store: FeatureStore, clips: Sequence[Clip],
     """Pooled representations of every song of each split, from the predictor's 1-s chunks."""
     check_leakage(clips)
     model, info = load_model(model_dir)
+    if not isinstance(model, (EmotionNet, DAEEmotionNet)):
+        raise TrainingError(f"song pooling needs an emotion model, not a {type(model).__name__}")
     run_device = resolve_device(device)
     model.eval().to(run_device)
     sets = {}
@@ -75,8 +68,8 @@ def song_sets(model_dir: str | Path, store: FeatureStore, clips: Sequence[Clip],
         if not split_of(clips, split):
             raise TrainingError(f"song pooling: no clip has split {split!r}; prepare the manifest with splits")
         dataset = scoring_chunks(store, info, clips, split)
-        values = infer(lambda x: representation(model, x), (x for x, _, _ in Batches(dataset, 256).epoch(0)),
-                       run_device)
+        # the last layer the tasks share: (chunks, units)
+        values = infer(model.representation, (x for x, _, _ in Batches(dataset, 256).epoch(0)), run_device)
         chunk_clip = dataset.clip_of_chunk()
         targets = np.zeros((len(dataset.clips), len(TASKS)), dtype=np.int64)
         targets[chunk_clip] = dataset.targets.numpy()

@@ -239,14 +239,14 @@ def _train_transfer(clips: Sequence[Clip], store: FeatureStore, folder: Path, *,
                     on_epoch_end: EpochHook | None) -> FitResult:
     torch.manual_seed(run.train.seed)
     model = _emotion_model(run, store.config)
-    if source is not None and source["kind"] in TRANSFER_KINDS and stage == "full":
+    continues = source is not None and source["kind"] in TRANSFER_KINDS and stage == "full"
+    if continues:
         model.load_state_dict(load_state(init))
     elif source is not None:
         model.encoder.load_state_dict(load_encoder_state(init)[0])
     steps, hop, _ = chunking(store.config, run.model)
     train_set, valid_set = (ChunkDataset(store, split_of(clips, s), chunk_frames=steps, hop_frames=hop)
                             for s in ("train", "valid"))
-    continues = source is not None and source["kind"] in TRANSFER_KINDS and stage == "full"
     if getattr(model, "norm", None) is not None and not continues:
         sample = np.random.default_rng(run.train.seed).permutation(len(train_set))[:NORM_SAMPLE]
         model.norm.fit(train_set.gather(np.sort(sample))[0])
