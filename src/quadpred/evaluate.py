@@ -20,7 +20,7 @@ from .errors import ModelDirError, TrainingError
 from .files import atomic_path
 from .labels import TASKS
 from .manifest import Clip, check_leakage, split_of
-from .methods import chunking
+from .methods import TRANSFER_KINDS, chunking
 from .metrics import task_report
 from .modeldir import configs_of, write_json
 from .store import ChunkDataset, FeatureStore
@@ -89,7 +89,7 @@ def predict_split(model_dir: str | Path, store: FeatureStore, clips: Sequence[Cl
     check_leakage(clips)
     store.check_distinct_audio(clips)
     model, info = load_model(model_dir)
-    if info["kind"] not in ("emotion", "dae-emotion"):
+    if info["kind"] not in TRANSFER_KINDS:
         raise ModelDirError(f"{model_dir} is a {info['kind']} model; evaluate a transfer model")
     dataset = scoring_chunks(store, info, clips, split)
     probabilities = chunk_probabilities(model, dataset, resolve_device(device))

@@ -104,6 +104,9 @@ TRANSFER_MODELS: dict[str, tuple[str, Callable[[ModelConfig, Any], nn.Module]]] 
 }
 
 
+TRANSFER_KINDS = tuple(kind for kind, _ in TRANSFER_MODELS.values())
+
+
 def model_builders() -> dict[str, Callable[[ModelConfig, Any], nn.Module]]:
     """Model directory kind -> the builder of its network."""
     return {**{p.name: p.build for p in PRETRAININGS.values()}, **dict(TRANSFER_MODELS.values())}

@@ -177,11 +177,11 @@ def paired_tests(runs: list[Run], *, seed: int = 0) -> list[dict[str, Any]]:
     tests = []
     rng = np.random.default_rng(seed)
     for (method, setting), intra_runs in sorted(by_cell.items()):
-        music = Setting.parse(setting).music
-        if method == "baseline" or not Setting.parse(setting).intra:
+        cell = Setting.parse(setting)
+        if method == "baseline" or not cell.intra:
             continue
         for (other_method, other), cross_runs in sorted(by_cell.items()):
-            if other_method != method or other == setting or not other.endswith(f"2{music}"):
+            if other_method != method or other == setting or Setting.parse(other).music != cell.music:
                 continue
             a = [_load_predictions(r) for r in intra_runs]
             b = [_load_predictions(r) for r in cross_runs]
@@ -209,9 +209,15 @@ def paired_tests(runs: list[Run], *, seed: int = 0) -> list[dict[str, Any]]:
     return tests
 
 
+def _music_then_intra(name: str) -> tuple[str, bool, str]:
+    """Sort key of a setting: by music language, the intra-linguistic one first."""
+    setting = Setting.parse(name)
+    return setting.music, not setting.intra, name
+
+
 def _settings_order(summary: dict) -> list[str]:
     transfer = sorted({c["setting"] for c in summary["cells"] if not c["setting"].startswith("baseline-")},
-                      key=lambda s: (Setting.parse(s).music, not Setting.parse(s).intra, s))
+                      key=_music_then_intra)
     return transfer or sorted({f"baseline-{c['music']}" for c in summary["cells"]})
 
 

@@ -34,7 +34,7 @@ from .errors import TrainingError
 from .evaluate import require_quadrants, score_splits
 from .labels import TASKS
 from .manifest import Clip, check_leakage, split_of, summary
-from .methods import PRETRAININGS, TRANSFER_MODELS, chunking, feature_kind
+from .methods import PRETRAININGS, TRANSFER_KINDS, TRANSFER_MODELS, chunking, feature_kind
 from .modeldir import CONFIG_NAME, configs_of, is_complete, load_encoder_state, load_state, read_config, write_json
 from .objectives import MultiTask, inverse_frequency_weights
 from .selection import SongScorer
@@ -44,7 +44,6 @@ from .train import FitResult, distributed_rank_world, fit, read_summary
 log = logging.getLogger("quadpred")
 
 TRANSFER_STAGES = ("feat-ext", "full", "baseline")
-TRANSFER_KINDS = tuple(kind for kind, _ in TRANSFER_MODELS.values())
 EpochHook = Callable[[int, dict], None]
 
 
