@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--base", type=int, default=4, help="copies of the tiny world's speech that make 1x")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    from quadpred.demo import ensure_world, prepare_world
+    from quadpred.corpora.world import ensure_world, prepare_world
     from quadpred.device import describe_cpu
 
     print(describe_cpu(), flush=True)

@@ -100,7 +100,7 @@ def tiny_study(tmp_path_factory: pytest.TempPathFactory):
     Returns (clips by set name: speech_eng, speech_man, music_eng, music_man; the feature store).
     """
     from quadpred.config import FeatureConfig
-    from quadpred.demo import ensure_world, prepare_world
+    from quadpred.corpora.world import ensure_world, prepare_world
     from quadpred.store import FeatureStore, extract
 
     root = tmp_path_factory.mktemp("tiny_study")

@@ -9,7 +9,7 @@ from browser import Browser
 from conftest import keep_artefact
 
 from quadpred.errors import ConfigError
-from quadpred.experiment import ExperimentConfig, demo_preset, plan, run_grid
+from quadpred.experiment import ExperimentConfig, PresetInputs, demo_preset, plan, preset_experiment, run_grid
 from quadpred.manifest import write_manifest
 from quadpred.report import write_report
 
@@ -80,6 +80,22 @@ def test_bad_experiment_configs_are_named():
         ExperimentConfig(music={"eng": ["x"]}, speech={"eng": ["y"]}, settings=["fr2eng"])
     with pytest.raises(ConfigError, match="no music"):
         ExperimentConfig(speech={"eng": ["y"]})
+
+
+def test_presets_are_resolved_with_their_inputs_named(tmp_path: Path):
+    speech = {"eng": [str(tmp_path / "s_eng.jsonl")], "man": [str(tmp_path / "s_man.jsonl")]}
+    music = {"eng": [str(tmp_path / "m_eng.jsonl")], "man": [str(tmp_path / "m_man.jsonl")]}
+    config, base = preset_experiment("paper", tmp_path / "out",
+                                     PresetInputs(speech=speech, music=music, features=tmp_path / "store"))
+    assert config.speech == speech and config.music == music and config.repeats == 4
+    assert config.features_root == str((tmp_path / "store").resolve()) and base == Path.cwd()
+    with pytest.raises(ConfigError, match=r"paper preset needs .*--features STORE"):
+        preset_experiment("paper", tmp_path / "out", PresetInputs(speech=speech, music=music))
+    with pytest.raises(ConfigError, match=r"real preset needs .*--data"):
+        preset_experiment("real", tmp_path / "out")
+    with pytest.raises(ConfigError, match="preset 'huge' unknown: use one of paper, demo, real"):
+        preset_experiment("huge", tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # a refused preset writes nothing
 
 
 @pytest.fixture(scope="module")

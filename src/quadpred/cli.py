@@ -19,9 +19,10 @@ if TYPE_CHECKING:  # imported where used: `quadpred --help` stays fast
 
 log = logging.getLogger("quadpred")
 
-# copies of methods.PRETRAININGS and crossval.CV_METHODS (importing those loads torch, seconds a
-# `--help` should not wait); tests/test_cli.py checks that they agree
+# copies of methods.PRETRAININGS, crossval.CV_METHODS and experiment.PRESETS (importing those loads
+# torch, seconds a `--help` should not wait); tests/test_methods.py checks that they agree
 PRETRAINING_CHOICES = ("scae", "cpc", "dae")
+PRESET_CHOICES = ("paper", "demo", "real")
 CV_CHOICES = ("baseline", "feat-ext", "full", "egemaps-svm", "egemaps-logreg", "compare-svm", "compare-logreg",
               "probe-svm", "probe-logreg")
 
@@ -60,11 +61,12 @@ def cmd_prepare(args: argparse.Namespace) -> None:
 
 
 def cmd_features(args: argparse.Namespace) -> int:
-    from .config import FeatureConfig, SmileConfig, apply_overrides
+    from .config import apply_overrides
+    from .featurekinds import DEFAULT_KIND, FEATURE_KINDS
     from .manifest import read_manifest
     from .store import FeatureStore, extract, store_summary
 
-    config = apply_overrides(SmileConfig() if args.handcrafted else FeatureConfig(), args.set or [])
+    config = apply_overrides(FEATURE_KINDS["smile" if args.handcrafted else DEFAULT_KIND].settings(), args.set or [])
     clips = [clip for manifest in args.manifests for clip in read_manifest(manifest)]
     result = extract(clips, args.output, config, workers=args.workers, progress=not args.quiet, dask=args.dask,
                      limits=_read_limits(args))
@@ -106,17 +108,11 @@ def _run_config(args: argparse.Namespace):
 
 def _clips_and_store(args: argparse.Namespace):
     from .manifest import read_manifest
+    from .methods import store_kind
     from .store import FeatureStore
 
     clips = [clip for manifest in args.manifests for clip in read_manifest(manifest)]
-    # a store root may hold log-mel and hand-crafted stores side by side: the method or the encoder decides which
-    from .methods import PRETRAININGS, feature_kind
-
-    kind = PRETRAININGS[args.method].features if getattr(args, "method", None) in PRETRAININGS else "logmel"
-    if getattr(args, "encoder", None):
-        from .modeldir import configs_of, read_config
-
-        kind = feature_kind(configs_of(read_config(args.encoder))[1])
+    kind = store_kind(method=getattr(args, "method", None), encoder=getattr(args, "encoder", None))
     return clips, FeatureStore.open(args.features, kind=kind)
 
 
@@ -190,7 +186,7 @@ def _language_paths(items: list[str] | None, flag: str) -> dict[str, list[str]]:
 def cmd_experiment(args: argparse.Namespace) -> None:
     import dataclasses
 
-    from .experiment import demo_preset, load_experiment, paper_preset, run_grid
+    from .experiment import PresetInputs, load_experiment, preset_experiment, run_grid
     from .report import write_report
 
     out = Path(args.output)
@@ -198,28 +194,11 @@ def cmd_experiment(args: argparse.Namespace) -> None:
         raise QuadpredError("give a CONFIG file or --preset, not both")
     if args.config:
         config, base = load_experiment(args.config)
-    elif args.preset == "demo":
-        from .demo import ensure_world, prepare_world
-
-        world = ensure_world(out / "world", scale=args.scale, seed=args.seed, workers=args.workers,
-                             progress=not args.quiet)
-        prepare_world(world, out / "manifests", seed=args.seed)
-        config, base = demo_preset((out / "manifests").resolve(), str((out / "features").resolve())), out
-    elif args.preset == "real":
-        from .corpora.real import prepare_real
-        from .experiment import real_preset
-
-        if not args.data:
-            raise QuadpredError("--preset real needs --data, the folder of the real recordings (../shared/data)")
-        manifests = prepare_real(args.data, out / "manifests", seed=args.seed)
-        config, base = real_preset({k: v.resolve() for k, v in manifests.items()},
-                                   str(Path(args.features or out / "features").resolve())), out
-    elif args.preset == "paper":
-        speech, music = _language_paths(args.speech, "--speech"), _language_paths(args.music, "--music")
-        if not speech or not music or not args.features:
-            raise QuadpredError("--preset paper needs --speech eng=... --speech man=... --music eng=... "
-                                "--music man=... and --features STORE")
-        config, base = paper_preset(speech, music, str(Path(args.features).resolve())), Path.cwd()
+    elif args.preset:
+        inputs = PresetInputs(data=args.data, speech=_language_paths(args.speech, "--speech"),
+                              music=_language_paths(args.music, "--music"), features=args.features,
+                              scale=args.scale, seed=args.seed, workers=args.workers, progress=not args.quiet)
+        config, base = preset_experiment(args.preset, out, inputs)
     else:
         raise QuadpredError("give an experiment CONFIG file or --preset demo|paper|real")
     if args.repeats:
@@ -558,7 +537,7 @@ def _add_experiment(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
                                    "missing.")
     p.add_argument("config", nargs="?", help="experiment config (JSON)")
     p.add_argument("-o", "--output", required=True, help="folder for the runs and the report")
-    p.add_argument("--preset", choices=("paper", "demo", "real"), help="a ready-made grid instead of CONFIG")
+    p.add_argument("--preset", choices=PRESET_CHOICES, help="a ready-made grid instead of CONFIG")
     p.add_argument("--data", help="real preset: the folder of real recordings (../shared/data)")
     p.add_argument("--speech", action="append", metavar="LANG=MANIFEST", help="paper preset: a speech manifest")
     p.add_argument("--music", action="append", metavar="LANG=MANIFEST", help="paper preset: a music manifest")

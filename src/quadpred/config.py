@@ -123,12 +123,6 @@ class SmileConfig:
                                    predict_hop_frames=steps)
 
 
-def feature_config_from_dict(data: dict[str, Any], *, where: str = "features") -> FeatureConfig | SmileConfig:
-    """A log-mel or a hand-crafted feature config, by its ``kind``."""
-    if data.get("kind") == "smile":
-        return from_dict(SmileConfig, data, where=where)
-    return from_dict(FeatureConfig, data, where=where)
-
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """Network sizes (SYSTEM.md, Models); the defaults are the study's.

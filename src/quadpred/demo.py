@@ -12,7 +12,6 @@ printing where everything is. Re-running reuses every finished step.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,20 +20,12 @@ import numpy as np
 import soundfile as sf
 
 from .config import FeatureConfig
-from .corpora import CORPORA
+from .corpora.world import ensure_world, prepare_world
 from .labels import QUADRANTS
 from .layout import Setting, transfer_folder
-from .manifest import Clip, split_study, summary, write_manifest
+from .manifest import summary
 from .store import FeatureStore, extract
-from .synth import build_world
 
-# name -> (corpus reader, path inside the world, reader options)
-WORLD_SETS: dict[str, tuple[str, str, dict]] = {
-    "speech_eng": ("librispeech", "LibriSpeech", {}),
-    "speech_man": ("aishell", "data_aishell", {}),
-    "music_eng": ("4q", "MER_audio_taffc_dataset", {"group_by": "artist"}),
-    "music_man": ("ch818", "CH818/labels.csv", {}),
-}
 LANGUAGE_PAIRS = ("eng2eng", "man2eng", "eng2man", "man2man")
 SECTION_SECONDS = 15.0
 
@@ -48,28 +39,6 @@ class DemoResult:
     models: dict[str, Path] | None = None
     song: Path | None = None
     predictions: Path | None = None
-
-
-def ensure_world(folder: Path, *, scale: str, seed: int, workers: int, progress: bool) -> Path:
-    """Build the world into ``folder`` unless a complete one of this scale and seed is there."""
-    card = folder / "data_card.json"
-    if card.is_file():
-        built = json.loads(card.read_text())
-        if built.get("scale") == scale and built.get("seed") == seed:
-            return folder
-    build_world(folder, scale=scale, seed=seed, workers=workers, progress=progress)
-    return folder
-
-
-def prepare_world(world: Path, out: Path, *, seed: int) -> dict[str, tuple[Path, list[Clip]]]:
-    """Write one manifest per set of the world, with the study's splits; returns path and clips of each."""
-    prepared = {}
-    for name, (corpus, relative, options) in WORLD_SETS.items():
-        clips = split_study(CORPORA[corpus].prepare(world / relative, **options), seed=seed)
-        path = out / f"{name}.jsonl"
-        write_manifest(path, clips)
-        prepared[name] = (path, clips)
-    return prepared
 
 
 def generate_song(path: Path, *, seed: int) -> Path:

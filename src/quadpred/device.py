@@ -104,3 +104,10 @@ def infer(function: Callable[[torch.Tensor], Output], inputs: Iterable[torch.Ten
     if parts and isinstance(parts[0], Mapping):
         return {key: torch.cat([part[key] for part in parts]).numpy() for key in parts[0]}  # type: ignore[index]
     return torch.cat(parts).numpy() if parts else np.zeros((0,), dtype=np.float32)  # type: ignore[arg-type]
+
+
+def distributed_rank_world() -> tuple[int, int]:
+    """(rank, world size) of this process: (0, 1) unless torch.distributed is initialised."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1

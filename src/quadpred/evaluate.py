@@ -17,10 +17,11 @@ from torch import nn
 from .batches import Batches
 from .device import infer, resolve_device
 from .errors import ModelDirError, TrainingError
+from .featurekinds import chunking
 from .files import atomic_path
 from .labels import TASKS
 from .manifest import Clip, check_leakage, split_of
-from .methods import TRANSFER_KINDS, chunking
+from .methods import TRANSFER_KINDS
 from .metrics import task_report
 from .modeldir import configs_of, write_json
 from .store import ChunkDataset, FeatureStore

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import FeatureConfig, RunConfig, SmileConfig, from_dict, load_json, to_dict
+from .config import FeatureConfig, RunConfig, from_dict, load_json, to_dict
 from .errors import ConfigError
+from .featurekinds import DEFAULT_KIND, FEATURE_KINDS
 from .layout import Setting, pretrain_folder, transfer_folder
 from .manifest import Clip, read_manifest, sample_hours, total_hours
 from .methods import METHODS, family_method
@@ -192,10 +193,11 @@ def run_grid(config: ExperimentConfig, base: str | Path, out: str | Path, *, dev
     every_clip = [c for clips in (*speech.values(), *music.values()) for c in clips]
     features_root = base / config.features_root
     extract(every_clip, features_root, config.feature_config(), workers=workers, progress=progress)
-    stores = {"logmel": FeatureStore.open(features_root, config.feature_config())}
-    if any(METHODS[m].features == "smile" for m in config.methods):
-        extract(every_clip, features_root, SmileConfig(), workers=workers, progress=progress)
-        stores["smile"] = FeatureStore.open(features_root, SmileConfig())
+    stores = {DEFAULT_KIND: FeatureStore.open(features_root, config.feature_config())}
+    for kind in sorted({METHODS[m].features for m in config.methods} - {DEFAULT_KIND}):
+        settings = FEATURE_KINDS[kind].settings()
+        extract(every_clip, features_root, settings, workers=workers, progress=progress)
+        stores[kind] = FeatureStore.open(features_root, settings)
     steps = plan(config)
     status: dict[str, dict[str, Any]] = {}
     started = time.perf_counter()
@@ -206,7 +208,7 @@ def run_grid(config: ExperimentConfig, base: str | Path, out: str | Path, *, dev
         seed = config.seed + step.repeat
         log.info("[%d/%d] %s", number, len(steps), step.name)
         family = family_method(step.family) if step.family else None
-        store = stores[family.features if family else "logmel"]
+        store = stores[family.features if family else DEFAULT_KIND]
         try:
             if step.kind == "pretrain":
                 run = _variant(_seeded(config.run_config("pretrain"), seed), step.family)
@@ -288,3 +290,48 @@ def real_preset(manifests: dict[str, Path], features_root: str, *, repeats: int 
         methods=["baseline", "scae-feat-ext", "scae-full", "cpc-feat-ext", "dae-classifier", "dae-sparsity"],
         repeats=repeats, pretrain_once=True,
         pretrain=json.loads(json.dumps(REAL_PRETRAIN)), transfer=json.loads(json.dumps(REAL_TRANSFER)))
+
+
+@dataclass(frozen=True)
+class PresetInputs:
+    """What the presets read besides the output folder: the `experiment` command's options."""
+
+    data: str | Path | None = None                                   # real: the real recordings (../shared/data)
+    speech: dict[str, list[str]] = field(default_factory=dict)       # paper: language -> speech manifests
+    music: dict[str, list[str]] = field(default_factory=dict)        # paper: language -> music manifests
+    features: str | Path | None = None                               # paper (and real): the feature store root
+    scale: str = "small"                                             # demo: the world's size
+    seed: int = 0                                                    # demo and real: world and splits
+    workers: int = 2
+    progress: bool = True
+
+
+PRESETS = ("paper", "demo", "real")
+
+
+def preset_experiment(name: str, out: str | Path, inputs: PresetInputs = PresetInputs()) -> tuple[ExperimentConfig, Path]:
+    """The grid of a ready-made preset and the folder its manifest paths are relative to. The demo
+    preset first builds the world and its manifests under ``out``, the real preset the manifests
+    of the real recordings; the paper preset runs on the user's manifests."""
+    out = Path(out)
+    if name == "demo":
+        from .corpora.world import ensure_world, prepare_world
+
+        world = ensure_world(out / "world", scale=inputs.scale, seed=inputs.seed, workers=inputs.workers,
+                             progress=inputs.progress)
+        prepare_world(world, out / "manifests", seed=inputs.seed)
+        return demo_preset((out / "manifests").resolve(), str((out / "features").resolve())), out
+    if name == "real":
+        from .corpora.real import prepare_real
+
+        if not inputs.data:
+            raise ConfigError("the real preset needs the folder of the real recordings (--data ../shared/data)")
+        manifests = prepare_real(inputs.data, out / "manifests", seed=inputs.seed)
+        return real_preset({k: v.resolve() for k, v in manifests.items()},
+                           str(Path(inputs.features or out / "features").resolve())), out
+    if name == "paper":
+        if not inputs.speech or not inputs.music or not inputs.features:
+            raise ConfigError("the paper preset needs speech and music manifests per language and a feature store: "
+                              "--speech eng=... --speech man=... --music eng=... --music man=... --features STORE")
+        return paper_preset(inputs.speech, inputs.music, str(Path(inputs.features).resolve())), Path.cwd()
+    raise ConfigError(f"preset {name!r} unknown: use one of {', '.join(PRESETS)}")

@@ -17,25 +17,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from torch import nn
 
-from .config import FeatureConfig, ModelConfig, RunConfig, SmileConfig
+from .config import ModelConfig, RunConfig
 from .errors import TrainingError
+from .featurekinds import DEFAULT_KIND, Features, chunking, kind_of
 from .manifest import Clip
-from .models import build_cpc, build_dae, build_dae_emotion_net, build_emotion_net, build_scae
+from .models import build_cpc, build_dae, build_dae_emotion_net, build_emotion_net, build_scae, latent_features
 from .objectives import Contrastive, Denoising, SequenceDenoising
 from .store import ChunkDataset, FeatureStore, SegmentDataset
-
-Features = FeatureConfig | SmileConfig
-FEATURE_KINDS = ("logmel", "smile")
-
-
-def feature_kind(features: Features) -> str:
-    """'smile' for the hand-crafted (openSMILE) store, 'logmel' for the log-mel one."""
-    return "smile" if isinstance(features, SmileConfig) else "logmel"
 
 
 @dataclass(frozen=True)
@@ -97,26 +91,35 @@ PRETRAININGS: dict[str, Pretraining] = {p.name: p for p in (
                 "LSTM denoising autoencoder of hand-crafted feature sequences (Coutinho & Schuller 2017)"),
 )}
 
-# feature kind -> the transfer network (kind of its model directory, builder)
-TRANSFER_MODELS: dict[str, tuple[str, Callable[[ModelConfig, Any], nn.Module]]] = {
-    "logmel": ("emotion", build_emotion_net),
-    "smile": ("dae-emotion", build_dae_emotion_net),
+@dataclass(frozen=True)
+class TransferModel:
+    """The emotion network that reads one feature kind: the kind its model directories record,
+    its builder, and the values per input of its frozen encoder (what feat-ext caches)."""
+
+    kind: str
+    build: Callable[[ModelConfig, Features], nn.Module]
+    embedding_size: Callable[[ModelConfig, Features], int]
+
+
+# feature kind (featurekinds.FEATURE_KINDS) -> the transfer network that reads it
+TRANSFER_MODELS: dict[str, TransferModel] = {
+    "logmel": TransferModel("emotion", build_emotion_net, latent_features),
+    "smile": TransferModel("dae-emotion", build_dae_emotion_net,
+                           lambda model, features: chunking(features, model)[0] * model.dae_hidden),
 }
 
 
-TRANSFER_KINDS = tuple(kind for kind, _ in TRANSFER_MODELS.values())
+TRANSFER_KINDS = tuple(t.kind for t in TRANSFER_MODELS.values())
+
+
+def transfer_model(features: Features) -> TransferModel:
+    """The transfer network for a store of these features."""
+    return TRANSFER_MODELS[kind_of(features).name]
 
 
 def model_builders() -> dict[str, Callable[[ModelConfig, Any], nn.Module]]:
     """Model directory kind -> the builder of its network."""
-    return {**{p.name: p.build for p in PRETRAININGS.values()}, **dict(TRANSFER_MODELS.values())}
-
-
-def chunking(features: Features, model: ModelConfig) -> tuple[int, int, int]:
-    """(steps per input, training hop, prediction hop): the log-mel chunk, or the DAE sequence."""
-    if isinstance(features, SmileConfig):
-        features = features.with_sequence(model.dae_seconds)
-    return features.chunk_frames, features.train_hop_frames, features.predict_hop_frames
+    return {**{p.name: p.build for p in PRETRAININGS.values()}, **{t.kind: t.build for t in TRANSFER_MODELS.values()}}
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,7 @@ class Method:
 
     @property
     def features(self) -> str:
-        return PRETRAININGS[self.pretraining].features if self.pretraining else "logmel"
+        return PRETRAININGS[self.pretraining].features if self.pretraining else DEFAULT_KIND
 
 
 METHODS: dict[str, Method] = {m.name: m for m in (
@@ -156,3 +159,14 @@ METHODS: dict[str, Method] = {m.name: m for m in (
 def family_method(family: str) -> Method:
     """A method of ``family`` (they share its pretraining and model settings)."""
     return next(m for m in METHODS.values() if m.family == family)
+
+
+def store_kind(*, method: str | None = None, encoder: str | Path | None = None) -> str:
+    """The feature kind a run reads (a store root may hold log-mel and hand-crafted stores side by
+    side): that of the pretrained ``encoder``'s network if one is given, else the pretraining
+    ``method``'s, else log-mel (the baseline)."""
+    if encoder is not None:
+        from .modeldir import configs_of, read_config
+
+        return kind_of(configs_of(read_config(encoder))[1]).name
+    return PRETRAININGS[method].features if method in PRETRAININGS else DEFAULT_KIND

@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +20,13 @@ import torch
 from torch import nn
 
 from . import __version__
-from .config import FeatureConfig, ModelConfig, SmileConfig, feature_config_from_dict, from_dict
-from .errors import ConfigError, ModelDirError
+from .config import ModelConfig, RunConfig, TrainConfig, from_dict, to_dict
+from .device import distributed_rank_world
+from .errors import ConfigError, ModelDirError, TrainingError
+from .featurekinds import Features, features_from_dict
 from .files import atomic_path, write_text_atomic
 from .labels import TASKS
+from .manifest import Clip, summary
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "weights.pt"
@@ -64,6 +69,61 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     return info
 
 
+def describe_run(kind: str, stage: str, run: RunConfig, features: Features, clips: Sequence[Clip],
+                 **extra: Any) -> dict[str, Any]:
+    """The config.json of a run: what it trains, on which settings, features and data."""
+    return {"kind": kind, "stage": stage, "model": to_dict(run.model), "train": to_dict(run.train),
+            "features": to_dict(features), "labels": {t: list(n) for t, n in TASKS.items()},
+            "data": summary(list(clips)), "languages": sorted({c.language for c in clips}),
+            "quadpred_version": __version__, **extra}
+
+
+def _comparable(info: dict[str, Any]) -> dict[str, Any]:
+    """A run description as it reads back from its file, with settings a newer version added
+    filled in with their defaults (a run is the same if only such defaults are new)."""
+    info = json.loads(json.dumps(info))  # tuples become lists, as in the file
+    info.pop("quadpred_version", None)
+    for section, cls in (("model", ModelConfig), ("train", TrainConfig)):
+        if isinstance(info.get(section), dict):
+            info[section] = json.loads(json.dumps(to_dict(from_dict(cls, info[section], where=section))))
+    return info
+
+
+def setting_differences(saved: Any, wanted: Any, where: str = "") -> list[str]:
+    """'key: saved -> wanted' for every setting that differs (nested keys joined by dots)."""
+    if isinstance(saved, dict) and isinstance(wanted, dict):
+        return [line for key in sorted(set(saved) | set(wanted), key=str)
+                for line in setting_differences(saved.get(key), wanted.get(key),
+                                                f"{where}.{key}" if where else str(key))]
+    if saved == wanted:
+        return []
+    shown = [json.dumps(v)[:40] for v in (saved, wanted)]
+    return [f"{where or 'run'}: {shown[0]} -> {shown[1]}"]
+
+
+def open_run(folder: Path, info: dict[str, Any], force: bool) -> bool:
+    """Prepare ``folder`` for a run described by ``info``; True if it is already finished.
+    Under torch.distributed, rank 0 prepares it and the others wait."""
+    rank, world = distributed_rank_world()
+    finished = False
+    config_path = folder / CONFIG_NAME
+    if config_path.is_file():
+        changed = setting_differences(_comparable(json.loads(config_path.read_text())), _comparable(info))
+        if not changed and not force:
+            finished = is_complete(folder)
+        elif not force:
+            raise TrainingError(f"{folder} holds a run with other settings or data ({'; '.join(changed[:3])}): "
+                                "choose another output folder or pass --force to start afresh")
+        elif rank == 0:
+            shutil.rmtree(folder)
+    if rank == 0 and not finished and not config_path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json(config_path, info)
+    if world > 1:
+        torch.distributed.barrier()
+    return finished
+
+
 def is_complete(folder: str | Path) -> bool:
     folder = Path(folder)
     return (folder / WEIGHTS_NAME).is_file() and (folder / "summary.json").is_file()
@@ -91,10 +151,10 @@ def load_state(folder: str | Path) -> dict[str, torch.Tensor]:
     return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
-def configs_of(info: dict[str, Any]) -> tuple[ModelConfig, FeatureConfig | SmileConfig]:
+def configs_of(info: dict[str, Any]) -> tuple[ModelConfig, Features]:
     try:
         return (from_dict(ModelConfig, info["model"], where="config.json model"),
-                feature_config_from_dict(info["features"], where="config.json features"))
+                features_from_dict(info["features"], where="config.json features"))
     except (ConfigError, TypeError, KeyError) as exc:
         raise ModelDirError(f"config.json: {exc}") from exc
 

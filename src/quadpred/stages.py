@@ -5,10 +5,10 @@ model directory out.
 - :func:`transfer`: one stage on labelled music: ``feat-ext`` (pretrained encoder frozen),
   ``full`` (everything trained, continuing from feat-ext), ``baseline`` (random initialisation).
 - :func:`transfer_stages`: feat-ext then full, as the study did.
-- :func:`predict_split` / :func:`score_splits`: a model's chunk probabilities and scores on a split.
 
-Every run folder is a self-describing model directory (modeldir.py); re-running a finished
-folder with the same settings does nothing, an interrupted one resumes.
+Every run folder is a self-describing model directory (`modeldir.open_run` prepares it and
+refuses one of other settings); re-running a finished folder with the same settings does
+nothing, an interrupted one resumes. Scoring is in `evaluate`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,21 +24,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import __version__
 from .augment import AUGMENTERS
 from .batches import Batches, TensorRows
-from .config import FeatureConfig, ModelConfig, RunConfig, SmileConfig, TrainConfig, from_dict, to_dict
-from .device import infer, resolve_device, resolve_precision
+from .config import ModelConfig, RunConfig, to_dict
+from .device import distributed_rank_world, infer, resolve_device, resolve_precision
 from .errors import TrainingError
 from .evaluate import require_quadrants, score_splits
-from .labels import TASKS
-from .manifest import Clip, check_leakage, split_of, summary
-from .methods import PRETRAININGS, TRANSFER_KINDS, TRANSFER_MODELS, chunking, feature_kind
-from .modeldir import CONFIG_NAME, configs_of, is_complete, load_encoder_state, load_state, read_config, write_json
+from .featurekinds import FEATURE_KINDS, Features, chunking, kind_of
+from .manifest import Clip, check_leakage, split_of
+from .methods import PRETRAININGS, TRANSFER_KINDS, transfer_model
+from .modeldir import configs_of, describe_run, load_encoder_state, load_state, open_run, read_config
 from .objectives import MultiTask, inverse_frequency_weights
 from .selection import SongScorer
 from .store import ChunkDataset, FeatureStore
-from .train import FitResult, distributed_rank_world, fit, read_summary
+from .train import FitResult, fit
 
 log = logging.getLogger("quadpred")
 
@@ -47,71 +45,10 @@ TRANSFER_STAGES = ("feat-ext", "full", "baseline")
 EpochHook = Callable[[int, dict], None]
 
 
-def _describe(kind: str, stage: str, run: RunConfig, features: FeatureConfig | SmileConfig, clips: Sequence[Clip],
-              **extra: Any) -> dict[str, Any]:
-    return {"kind": kind, "stage": stage, "model": to_dict(run.model), "train": to_dict(run.train),
-            "features": to_dict(features), "labels": {t: list(n) for t, n in TASKS.items()},
-            "data": summary(list(clips)), "languages": sorted({c.language for c in clips}),
-            "quadpred_version": __version__, **extra}
-
-
-def _comparable(info: dict[str, Any]) -> dict[str, Any]:
-    """A run description as it reads back from its file, with settings a newer version added
-    filled in with their defaults (a run is the same if only such defaults are new)."""
-    info = json.loads(json.dumps(info))  # tuples become lists, as in the file
-    info.pop("quadpred_version", None)
-    for section, cls in (("model", ModelConfig), ("train", TrainConfig)):
-        if isinstance(info.get(section), dict):
-            info[section] = json.loads(json.dumps(to_dict(from_dict(cls, info[section], where=section))))
-    return info
-
-
-def _differences(saved: Any, wanted: Any, where: str = "") -> list[str]:
-    """'key: saved -> wanted' for every setting that differs (nested keys joined by dots)."""
-    if isinstance(saved, dict) and isinstance(wanted, dict):
-        return [line for key in sorted(set(saved) | set(wanted), key=str)
-                for line in _differences(saved.get(key), wanted.get(key), f"{where}.{key}" if where else str(key))]
-    if saved == wanted:
-        return []
-    shown = [json.dumps(v)[:40] for v in (saved, wanted)]
-    return [f"{where or 'run'}: {shown[0]} -> {shown[1]}"]
-
-
 def _with_precision(run: RunConfig, device: torch.device) -> RunConfig:
     """``run`` with its precision resolved for ``device`` ('auto' -> bf16 or fp32), as recorded."""
     return dataclasses.replace(run, train=dataclasses.replace(
         run.train, precision=resolve_precision(run.train.precision, device)))
-
-
-def _open_run(folder: Path, info: dict[str, Any], force: bool) -> bool:
-    """Prepare ``folder`` for a run described by ``info``; True if it is already finished.
-    Under torch.distributed, rank 0 prepares it and the others wait."""
-    rank, world = distributed_rank_world()
-    finished = False
-    config_path = folder / CONFIG_NAME
-    if config_path.is_file():
-        changed = _differences(_comparable(json.loads(config_path.read_text())), _comparable(info))
-        if not changed and not force:
-            finished = is_complete(folder)
-        elif not force:
-            raise TrainingError(f"{folder} holds a run with other settings or data ({'; '.join(changed[:3])}): "
-                                "choose another output folder or pass --force to start afresh")
-        elif rank == 0:
-            shutil.rmtree(folder)
-    if rank == 0 and not finished and not config_path.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        write_json(config_path, info)
-    if world > 1:
-        torch.distributed.barrier()
-    return finished
-
-
-def _finished(folder: Path) -> FitResult:
-    summary_ = read_summary(folder)
-    history = json.loads((folder / "history.json").read_text())
-    return FitResult(folder=folder, epochs_run=summary_["epochs_run"], best_epoch=summary_["best_epoch"],
-                     best_valid_loss=summary_["best_valid_loss"], stopped_early=summary_["stopped_early"],
-                     history=history, seconds=summary_["seconds"])
 
 
 def _check_splits(clips: Sequence[Clip], what: str, store: FeatureStore) -> None:
@@ -137,14 +74,15 @@ def pretrain(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, 
     folder = Path(folder)
     _check_splits(clips, "pretraining", store)
     features = store.config
-    if recipe.features != feature_kind(features):
-        wanted = {"smile": "hand-crafted", "logmel": "log-mel"}[recipe.features]
-        raise TrainingError(f"method {method} needs a {wanted} feature store; {store.folder} holds other features")
+    if recipe.features != kind_of(features).name:
+        wanted = FEATURE_KINDS[recipe.features].description
+        raise TrainingError(f"method {method} needs a store of {wanted}; {store.folder} holds "
+                            f"{kind_of(features).description}")
     run_device = resolve_device(device)
     run = _with_precision(run, run_device)
-    info = _describe(method, recipe.stage, run, features, [c for c in clips if c.split in ("train", "valid")])
-    if _open_run(folder, info, force):
-        return _finished(folder)
+    info = describe_run(method, recipe.stage, run, features, [c for c in clips if c.split in ("train", "valid")])
+    if open_run(folder, info, force):
+        return FitResult.from_folder(folder)
     torch.manual_seed(run.train.seed)
     model = recipe.build(run.model, features)
     data = recipe.data(model, split_of(clips, "train"), split_of(clips, "valid"), store, run)
@@ -154,7 +92,7 @@ def pretrain(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, 
                device=run_device, progress=progress, on_epoch_end=on_epoch_end)
 
 
-def check_same_features(model_dir: str | Path, source: FeatureConfig | SmileConfig, store: FeatureStore) -> None:
+def check_same_features(model_dir: str | Path, source: Features, store: FeatureStore) -> None:
     """TrainingError unless the model directory's features ``source`` are those of ``store``
     (same spectrogram settings and chunk), so that its encoder reads what it was trained on."""
     if type(source) is not type(store.config) or source.spectrogram_key() != store.config.spectrogram_key() or \
@@ -179,8 +117,8 @@ def _encoder_config(run: RunConfig, source: dict[str, Any]) -> RunConfig:
 ENCODER_FIELDS = ("channels", "pools", "dae_hidden", "dae_seconds")
 
 
-def _emotion_model(run: RunConfig, features: FeatureConfig | SmileConfig) -> nn.Module:
-    return TRANSFER_MODELS[feature_kind(features)][1](run.model, features)
+def _emotion_model(run: RunConfig, features: Features) -> nn.Module:
+    return transfer_model(features).build(run.model, features)
 
 
 def _embed(model: nn.Module, dataset: ChunkDataset, device: torch.device, precision: str,
@@ -216,12 +154,12 @@ def transfer(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, 
     if source is not None:
         run = _encoder_config(run, source)
         check_same_features(init, configs_of(source)[1], store)
-    kind = TRANSFER_MODELS[feature_kind(features)][0]
-    info = _describe(kind, stage, run, features, clips,
+    kind = transfer_model(features).kind
+    info = describe_run(kind, stage, run, features, clips,
                      init={"folder": str(init), "kind": source["kind"], "stage": source["stage"],
                            "languages": source.get("languages")} if source else None)
-    if _open_run(folder, info, force):
-        result = _finished(folder)
+    if open_run(folder, info, force):
+        result = FitResult.from_folder(folder)
     else:
         result = _train_transfer(clips, store, folder, stage=stage, init=init, source=source, run=run,
                                  device=run_device, progress=progress, on_epoch_end=on_epoch_end)
@@ -263,7 +201,7 @@ def _train_transfer(clips: Sequence[Clip], store: FeatureStore, folder: Path, *,
                    song_scorer=scorer, **common)
     for parameter in model.encoder.parameters():
         parameter.requires_grad_(False)
-    embedding_bytes = (len(train_set) + len(valid_set)) * _embedding_size(store.config, run.model) * 4
+    embedding_bytes = (len(train_set) + len(valid_set)) * transfer_model(store.config).embedding_size(run.model, store.config) * 4
     if run.train.cache_embeddings and embedding_bytes > EMBEDDING_CACHE_LIMIT:
         log.info("%s: %.1f GB of embeddings is too much to cache; the frozen encoder runs every epoch",
                  folder, embedding_bytes / 1e9)
@@ -296,15 +234,6 @@ NORM_SAMPLE = 4096  # training chunks whose statistics standardise the inputs (m
 EMBEDDING_CACHE_LIMIT = 4e9  # bytes of cached encoder outputs in feat-ext; larger corpora stream instead
 
 
-def _embedding_size(features: FeatureConfig | SmileConfig, config: ModelConfig) -> int:
-    """Values per chunk of the frozen encoder's output."""
-    if isinstance(features, SmileConfig):
-        return chunking(features, config)[0] * config.dae_hidden
-    from .models import latent_features
-
-    return latent_features(config, features)
-
-
 def _batches(dataset: Any, run: RunConfig, balance_by: np.ndarray | None, *, training: bool) -> Batches | None:
     """Shuffled (or balanced), capped batches for training; every row in order for validation."""
     if dataset is None or len(dataset) == 0:
@@ -326,7 +255,7 @@ def tuned(train: Callable[[RunConfig, Path], FitResult], run: RunConfig, folder:
 
     tune(lambda config, trial_folder: train(RunConfig(model=run.model, train=config), trial_folder),
          run.train, folder, trials=trials, stage=stage)
-    return _finished(folder)
+    return FitResult.from_folder(folder)
 
 
 def transfer_stages(clips: Sequence[Clip], store: FeatureStore, out: str | Path, *, encoder: str | Path | None,

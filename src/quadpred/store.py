@@ -21,7 +21,6 @@ import io
 import json
 import logging
 import re
-import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -32,13 +31,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from .audio import ReadLimits, load_audio
-from .config import FeatureConfig, SmileConfig, feature_config_from_dict, save_json, to_dict
+from .audio import ReadLimits
+from .config import FeatureConfig, save_json, to_dict
 from .errors import AudioError, StoreError
-from .features import chunk_starts, compute_log_mel
+from .featurekinds import DEFAULT_KIND, Features, features_from_dict, kind_of
+from .features import chunk_starts
 from .files import atomic_path, hash_files, map_jobs, remove_stale_temporaries, write_text_atomic
 from .manifest import Clip
-from .streaming import stream_log_mel
 
 log = logging.getLogger("quadpred")
 
@@ -58,18 +57,6 @@ class ExtractionResult:
     failed: dict[str, str]
 
 
-AnyFeatureConfig = FeatureConfig | SmileConfig
-
-
-def compute_features(signal: np.ndarray, config: AnyFeatureConfig) -> np.ndarray:
-    """(rows, frames) features of a model-input signal: log-mel or hand-crafted."""
-    if isinstance(config, SmileConfig):
-        from .handcrafted import compute_handcrafted
-
-        return compute_handcrafted(signal, config)
-    return compute_log_mel(signal, config)
-
-
 def audio_source(path: str | Path) -> dict[str, Any]:
     """What identifies a clip's audio: its resolved path, size and the SHA-256 of its bytes."""
     path = Path(path).resolve()
@@ -86,19 +73,12 @@ def array_entry(target: Path, data: bytes, frames: int, source: dict[str, Any]) 
     return {"file": target.name, "frames": frames, "source": source, "bytes": len(data), "crc32": zlib.crc32(data)}
 
 
-def _extract_one(job: tuple[str, str, str, AnyFeatureConfig, ReadLimits]) -> tuple[str, dict | str]:
+def _extract_one(job: tuple[str, str, str, Features, ReadLimits]) -> tuple[str, dict | str]:
     """Worker: decode, compute and save one clip's features; returns (id, index entry) or (id, reason)."""
     clip_id, audio_path, target, config, limits = job
     try:
         source = audio_source(audio_path)
-        if isinstance(config, SmileConfig):  # openSMILE takes the whole signal
-            started = time.monotonic()
-            signal = load_audio(audio_path, sample_rate=config.sample_rate, min_samples=config.min_samples,
-                                limits=limits)
-            spec = compute_features(signal, config)
-            limits.check_time(Path(audio_path), started, len(signal) / config.sample_rate)
-        else:  # block by block: bounded memory for any length, and the very arrays `predict` computes
-            spec, _ = stream_log_mel(audio_path, config, min_samples=config.min_samples, limits=limits)
+        spec = kind_of(config).extract(audio_path, config, limits)
     except (AudioError, OSError) as exc:
         return clip_id, str(exc)
     spec = spec.astype(config.store_dtype)
@@ -131,24 +111,24 @@ def _init_worker() -> None:
 class FeatureStore:
     """Read access to one store folder (``<root>/<config key>``)."""
 
-    def __init__(self, folder: Path, config: AnyFeatureConfig, index: dict[str, dict], failures: dict[str, str]):
+    def __init__(self, folder: Path, config: Features, index: dict[str, dict], failures: dict[str, str]):
         self.folder = folder
         self.config = config
         self.index = index
         self.failures = failures
 
     @staticmethod
-    def folder_for(root: str | Path, config: AnyFeatureConfig) -> Path:
+    def folder_for(root: str | Path, config: Features) -> Path:
         return Path(root) / config.spectrogram_key()
 
     @classmethod
-    def open(cls, root: str | Path, config: AnyFeatureConfig | None = None, *, kind: str | None = None) -> FeatureStore:
+    def open(cls, root: str | Path, config: Features | None = None, *, kind: str | None = None) -> FeatureStore:
         """Open the store under ``root`` for ``config``, or if None the only store there (of
         ``kind``: 'logmel' or 'smile', when given)."""
         root = Path(root)
         if config is None:
             candidates = sorted(p.parent for p in root.glob("*/config.json")
-                                if kind is None or json.loads(p.read_text()).get("kind", "logmel") == kind)
+                                if kind is None or json.loads(p.read_text()).get("kind", DEFAULT_KIND) == kind)
             if (root / "config.json").is_file():
                 candidates = [root]
             if len(candidates) != 1:
@@ -162,7 +142,7 @@ class FeatureStore:
         config_path, index_path = folder / "config.json", folder / "index.json"
         if not config_path.is_file() or not index_path.is_file():
             raise StoreError(f"feature store {folder} is missing or incomplete: run `quadpred features` on it")
-        stored = feature_config_from_dict(json.loads(config_path.read_text()), where=str(config_path))
+        stored = features_from_dict(json.loads(config_path.read_text()), where=str(config_path))
         if config is not None and stored.spectrogram_key() != config.spectrogram_key():
             raise StoreError(f"feature store {folder} was built with another configuration; re-run `quadpred features`")
         failures_path = folder / "failures.json"
@@ -209,7 +189,7 @@ class FeatureStore:
 def extract(
     clips: Sequence[Clip],
     root: str | Path,
-    config: AnyFeatureConfig = FeatureConfig(),
+    config: Features = FeatureConfig(),
     *,
     workers: int = 1,
     progress: bool = True,
@@ -258,7 +238,7 @@ def extract(
 
     failed: dict[str, str] = {}
     try:
-        desc = "hand-crafted features" if isinstance(config, SmileConfig) else "log-mel features"
+        desc = kind_of(config).description
         for number, (clip_id, outcome) in enumerate(
                 map_jobs(_extract_one, jobs, workers=workers, desc=desc, unit="clip", progress=progress,
                          initializer=_init_worker, dask=dask), start=1):

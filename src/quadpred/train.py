@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from .batches import Batches
 from .config import TrainConfig, to_dict
-from .device import autocast, resolve_precision
+from .device import autocast, distributed_rank_world, resolve_precision
 from .errors import TrainingError
 from .files import atomic_path, bar_off, write_text_atomic
 from .modeldir import WEIGHTS_NAME, save_weights, write_json
@@ -39,13 +39,6 @@ from .selection import SongScorer, criterion
 log = logging.getLogger("quadpred")
 
 CHECKPOINT_NAME = "checkpoint.pt"
-
-
-def distributed_rank_world() -> tuple[int, int]:
-    """(rank, world size) of this process: (0, 1) unless torch.distributed is initialised."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
 
 
 def init_distributed() -> tuple[int, int]:
@@ -73,6 +66,15 @@ class FitResult:
     stopped_early: bool
     history: list[dict[str, Any]]
     seconds: float
+
+    @classmethod
+    def from_folder(cls, folder: Path) -> FitResult:
+        """The result of the finished run in ``folder`` (its summary.json and history.json)."""
+        summary = read_summary(folder)
+        history = json.loads((folder / "history.json").read_text())
+        return cls(folder=folder, epochs_run=summary["epochs_run"], best_epoch=summary["best_epoch"],
+                   best_valid_loss=summary["best_valid_loss"], stopped_early=summary["stopped_early"],
+                   history=history, seconds=summary["seconds"])
 
 
 def learning_rate_factor(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
