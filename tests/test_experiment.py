@@ -12,6 +12,7 @@ from quadpred.errors import ConfigError
 from quadpred.experiment import ExperimentConfig, PresetInputs, demo_preset, plan, preset_experiment, run_grid
 from quadpred.manifest import write_manifest
 from quadpred.report import write_report
+from quadpred.reportviews import Table
 
 TINY = {"model": {"channels": [4, 8, 8], "dense_units": 16, "cpc_code_dim": 8, "cpc_context_dim": 8,
                   "cpc_segments": 2, "cpc_steps": 1},
@@ -80,6 +81,13 @@ def test_bad_experiment_configs_are_named():
         ExperimentConfig(music={"eng": ["x"]}, speech={"eng": ["y"]}, settings=["fr2eng"])
     with pytest.raises(ConfigError, match="no music"):
         ExperimentConfig(speech={"eng": ["y"]})
+
+
+def test_a_table_renders_the_same_rows_to_markdown_and_html():
+    table = Table(["model", "F <song>"], [["scae-full", "0.64 & more"], ["baseline", ""]])
+    assert table.markdown() == "| model | F <song> |\n|---|---|\n| scae-full | 0.64 & more |\n| baseline |  |\n"
+    page = table.html()
+    assert page.count("<tr>") == 3 and "<th>F &lt;song&gt;</th>" in page and "<td>0.64 &amp; more</td>" in page
 
 
 def test_presets_are_resolved_with_their_inputs_named(tmp_path: Path):

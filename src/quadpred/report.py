@@ -1,5 +1,7 @@
-"""The results of a grid: the study's Table II (Markdown, CSV, JSON), intervals, the paired test
-of intra- vs cross-linguistic transfer, figures and one static HTML page.
+"""The statistics of a grid's results: per cell the mean and sd over repeats of every score, its
+song-bootstrap interval and mean confusion, the repeats' ensemble, and the paired test of intra-
+vs cross-linguistic transfer (Holm-adjusted); `write_report` writes them as JSON and, through
+`reportviews`, as Table II (Markdown, CSV), figures and one static HTML page.
 
 Reads only the run folders (metrics.json, predictions_test.npz, history.json), so a report is
 rebuilt without training, and from committed metrics alone when the predictions are absent.
@@ -7,64 +9,47 @@ rebuilt without training, and from committed metrics alone when the predictions 
 
 from __future__ import annotations
 
-import csv
-import html
-import io
 import json
-import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import QuadpredError
+from .evaluate import SplitPredictions
 from .experiment import ExperimentConfig, method_folder, plan
 from .files import write_text_atomic
 from .labels import TASKS
 from .layout import Setting
-from .methods import METHODS
 from .metrics import cluster_confusions, holm, interval, macro_f1_from_confusion, paired_p_value, song_level
 from .modeldir import write_json
-from .plots import confusion_grid, learning_curves, scores_with_intervals
+from .reportviews import LEVELS, MEASURES, figures, html_document, markdown_document, read_histories, sections, table_csv
 
-log = logging.getLogger("quadpred")
-
-LEVELS = ("chunk", "song")
-MEASURES = ("precision", "recall", "f1", "accuracy")
 BOOTSTRAP_SAMPLES = 2000
-
-# Table II of Gómez-Cañón et al. 2020 (macro P, R, F over 4 runs); chunk level on their split.
-PAPER_TABLE_II: dict[tuple[str, str], dict[str, tuple[float, float, float]]] = {
-    ("scae-feat-ext", "quadrant"): {"man2man": (.42, .58, .49), "man2eng": (.52, .49, .46),
-                                    "eng2eng": (.52, .48, .45), "eng2man": (.42, .58, .49)},
-    ("scae-feat-ext", "arousal"): {"man2man": (.63, .64, .63), "man2eng": (.67, .64, .62),
-                                   "eng2eng": (.65, .63, .62), "eng2man": (.63, .64, .63)},
-    ("scae-feat-ext", "valence"): {"man2man": (.77, .78, .77), "man2eng": (.78, .74, .74),
-                                   "eng2eng": (.77, .72, .71), "eng2man": (.78, .79, .78)},
-    ("scae-full", "quadrant"): {"man2man": (.50, .58, .50), "man2eng": (.57, .55, .54),
-                                "eng2eng": (.61, .58, .58), "eng2man": (.29, .51, .36)},
-    ("scae-full", "arousal"): {"man2man": (.65, .64, .64), "man2eng": (.70, .66, .65),
-                               "eng2eng": (.69, .67, .66), "eng2man": (.42, .60, .49)},
-    ("scae-full", "valence"): {"man2man": (.80, .80, .80), "man2eng": (.82, .81, .81),
-                               "eng2eng": (.83, .83, .83), "eng2man": (.51, .68, .57)},
-    ("baseline", "quadrant"): {"man2man": (.29, .41, .34), "eng2man": (.29, .41, .34),
-                               "man2eng": (.23, .48, .31), "eng2eng": (.23, .48, .31)},
-    ("dae-classifier", "quadrant"): {"man2man": (.46, .48, .46), "man2eng": (.65, .65, .65),
-                                     "eng2eng": (.64, .64, .64), "eng2man": (.46, .48, .46)},
-    ("dae-sparsity", "quadrant"): {"man2man": (.46, .48, .46), "man2eng": (.64, .64, .64),
-                                   "eng2eng": (.56, .54, .54), "eng2man": (.46, .48, .45)},
-}
 
 
 @dataclass
 class Run:
+    """One finished transfer run of the grid."""
+
     method: str
     setting: str   # "<speech>2<music>" or "baseline-<music>"
     music: str
     repeat: int
     folder: Path
+
+    @cached_property
+    def predictions(self) -> SplitPredictions | None:
+        """Its test-split chunk probabilities (read once), or None where they were not kept."""
+        path = self.folder / "predictions_test.npz"
+        return SplitPredictions.load(path) if path.is_file() else None
+
+    @cached_property
+    def test_metrics(self) -> dict[str, Any]:
+        return json.loads((self.folder / "metrics.json").read_text())["test"]
 
 
 def find_runs(out: Path, config: ExperimentConfig) -> tuple[list[Run], list[str]]:
@@ -84,13 +69,6 @@ def find_runs(out: Path, config: ExperimentConfig) -> tuple[list[Run], list[str]
             else:
                 missing.append(relative)
     return runs, missing
-
-
-def _load_predictions(run: Run):
-    from .evaluate import SplitPredictions
-
-    path = run.folder / "predictions_test.npz"
-    return SplitPredictions.load(path) if path.is_file() else None
 
 
 def _confusions(predictions, task: str, level: str) -> np.ndarray:
@@ -114,8 +92,8 @@ def summarise(runs: list[Run], *, seed: int = 0) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     summary = []
     for (method, setting), members in sorted(cells.items()):
-        metrics = [json.loads((r.folder / "metrics.json").read_text())["test"] for r in members]
-        predictions = [_load_predictions(r) for r in members]
+        metrics = [r.test_metrics for r in members]
+        predictions = [r.predictions for r in members]
         entry: dict[str, Any] = {"method": method, "setting": setting, "music": members[0].music,
                                  "repeats": len(members), "folders": [str(r.folder) for r in members]}
         songs = len(predictions[0].clip_ids) if all(p is not None for p in predictions) else 0
@@ -142,8 +120,6 @@ def summarise(runs: list[Run], *, seed: int = 0) -> dict[str, Any]:
 def ensemble_report(predictions: list) -> dict | None:
     """Scores of the repeats' mean chunk probabilities (one model: the ensemble of the repeats),
     or None with fewer than two repeats, missing predictions, or repeats scored on other chunks."""
-    from .evaluate import SplitPredictions
-
     if len(predictions) < 2 or any(p is None for p in predictions):
         return None
     first = predictions[0]
@@ -151,20 +127,6 @@ def ensemble_report(predictions: list) -> dict | None:
         return None
     mean = {task: np.mean([p.probabilities[task] for p in predictions], axis=0) for task in TASKS}
     return SplitPredictions(mean, first.targets, first.chunk_clip, first.clip_ids).report()
-
-
-def ensemble_markdown(summary: dict) -> str:
-    """Quadrant F of each cell's repeat ensemble beside the mean of its repeats."""
-    cells = [c for c in summary["cells"] if "ensemble" in c]
-    if not cells:
-        return "No ensemble: every cell has fewer than two repeats with test predictions.\n"
-    lines = ["| model | setting | repeats | chunk F (mean of repeats) | chunk F (ensemble) | song F (mean of repeats) "
-             "| song F (ensemble) |", "|---|---|---|---|---|---|---|"]
-    for c in cells:
-        scores = [f"{c[level]['quadrant']['f1']['mean']:.3f} | {c['ensemble'][level]['quadrant']['f1']:.3f}"
-                  for level in LEVELS]
-        lines.append(f"| {c['method']} | {c['setting']} | {c['repeats']} | " + " | ".join(scores) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def paired_tests(runs: list[Run], *, seed: int = 0) -> list[dict[str, Any]]:
@@ -183,8 +145,8 @@ def paired_tests(runs: list[Run], *, seed: int = 0) -> list[dict[str, Any]]:
         for (other_method, other), cross_runs in sorted(by_cell.items()):
             if other_method != method or other == setting or Setting.parse(other).music != cell.music:
                 continue
-            a = [_load_predictions(r) for r in intra_runs]
-            b = [_load_predictions(r) for r in cross_runs]
+            a = [r.predictions for r in intra_runs]
+            b = [r.predictions for r in cross_runs]
             if any(p is None for p in a + b) or a[0].clip_ids != b[0].clip_ids:
                 continue
             songs = len(a[0].clip_ids)
@@ -209,88 +171,6 @@ def paired_tests(runs: list[Run], *, seed: int = 0) -> list[dict[str, Any]]:
     return tests
 
 
-def _music_then_intra(name: str) -> tuple[str, bool, str]:
-    """Sort key of a setting: by music language, the intra-linguistic one first."""
-    setting = Setting.parse(name)
-    return setting.music, not setting.intra, name
-
-
-def _settings_order(summary: dict) -> list[str]:
-    transfer = sorted({c["setting"] for c in summary["cells"] if not c["setting"].startswith("baseline-")},
-                      key=_music_then_intra)
-    return transfer or sorted({f"baseline-{c['music']}" for c in summary["cells"]})
-
-
-def _cell_for(summary: dict, method: str, setting: str) -> dict | None:
-    for cell in summary["cells"]:
-        if cell["method"] == method and (cell["setting"] == setting or
-                                         (method == "baseline" and setting.endswith(f"2{cell['music']}"))):
-            return cell
-    return None
-
-
-def _prf(values: dict) -> str:
-    return "/".join(f"{values[m]['mean']:.2f}".lstrip("0") for m in ("precision", "recall", "f1"))
-
-
-def table_markdown(summary: dict, level: str, *, paper: bool = False) -> str:
-    """Table II layout: rows method x task, columns settings, cells P/R/F (mean over repeats)
-    with the F-score's sd and 95 % interval beneath; the paper's value beside when asked.
-    The baseline (no speech) appears under every setting of its music language."""
-    settings = _settings_order(summary)
-    methods = [m for m in METHODS if any(c["method"] == m for c in summary["cells"])]
-    head = ["model", "task"] + [x for s in settings for x in ([s, f"{s} (paper)"] if paper else [s])]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for method in methods:
-        for task in TASKS:
-            row = [method, task]
-            for setting in settings:
-                cell = _cell_for(summary, method, setting)
-                if cell is None:
-                    row.append("")
-                else:
-                    values = cell[level][task]
-                    ci = values["f1"].get("ci95")
-                    extra = f" (sd {values['f1']['sd']:.2f}" + (f"; {ci[0]:.2f}-{ci[1]:.2f}" if ci else "") + ")"
-                    row.append(_prf(values) + extra)
-                if paper:
-                    reference = PAPER_TABLE_II.get((method, task), {}).get(setting)
-                    row.append("/".join(f"{v:.2f}".lstrip("0") for v in reference) if reference else "")
-            lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def table_csv(summary: dict) -> str:
-    text = io.StringIO()
-    writer = csv.writer(text)
-    writer.writerow(["method", "setting", "level", "task", "measure", "mean", "sd", "ci95_low", "ci95_high",
-                     "repeats", "paper"])
-    for cell in summary["cells"]:
-        for level in LEVELS:
-            for task in TASKS:
-                values = cell[level][task]
-                for index, measure in enumerate(MEASURES):
-                    ci = values[measure].get("ci95", ["", ""])
-                    reference = PAPER_TABLE_II.get((cell["method"], task), {}).get(cell["setting"])
-                    writer.writerow([cell["method"], cell["setting"], level, task, measure,
-                                     f"{values[measure]['mean']:.4f}", f"{values[measure]['sd']:.4f}",
-                                     *(f"{v:.4f}" if v != "" else "" for v in ci), cell["repeats"],
-                                     reference[index] if reference and index < 3 and level == "chunk" else ""])
-    return text.getvalue()
-
-
-def tests_markdown(tests: list[dict]) -> str:
-    if not tests:
-        return "No paired test: the grid has no intra- and cross-linguistic pair with test predictions.\n"
-    lines = ["| method | level | task | intra | cross | F intra | F cross | difference (95 % CI) | p | p (Holm) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for t in tests:
-        lines.append(f"| {t['method']} | {t['level']} | {t['task']} | {t['intra']} | {t['cross']} | {t['f1_intra']:.3f} | "
-                     f"{t['f1_cross']:.3f} | {t['difference']:+.3f} ({t['ci95'][0]:+.3f} to {t['ci95'][1]:+.3f}) | "
-                     f"{t['p_value']:.3f} | {t['p_holm']:.3f}{' *' if t['significant'] else ''} |")
-    return "\n".join(lines) + "\n"
-
-
 def write_report(out: str | Path, *, paper: bool = False, seed: int = 0) -> dict[str, Path]:
     """Tables, figures and report.html of the grid in ``out`` (from `quadpred experiment`)."""
     out = Path(out)
@@ -311,77 +191,11 @@ def write_report(out: str | Path, *, paper: bool = False, seed: int = 0) -> dict
     files = {"json": folder / "results.json", "csv": folder / "results.csv", "markdown": folder / "results.md"}
     write_json(files["json"], {"summary": summary, "paired_tests": tests, "missing": missing, "failed": failed})
     write_text_atomic(files["csv"], table_csv(summary))
-    markdown = [f"# Results: {config.name}\n",
-                "Macro precision / recall / F-score on the test split, mean over repeats; in brackets the "
-                "F-score's sd over repeats and its 95 % song-bootstrap interval.\n"]
-    for level in LEVELS:
-        markdown += [f"\n## {level.capitalize()} level\n\n", table_markdown(summary, level, paper=paper)]
-    markdown += ["\n## Intra- vs cross-linguistic transfer (paired song bootstrap)\n\n", tests_markdown(tests)]
-    markdown += ["\n## Ensemble of the repeats (quadrant, mean probabilities of the repeats' models)\n\n",
-                 ensemble_markdown(summary)]
-    if missing or failed:
-        markdown += ["\n## Not finished\n\n"] + [f"- {m}: missing\n" for m in missing] + \
-                    [f"- {name}: {reason}\n" for name, reason in failed.items()]
-    figures = _figures(summary, runs, folder)
-    files.update(figures)
-    markdown += ["\n## Figures\n\n"] + [f"![{name}]({path.name})\n\n" for name, path in figures.items()]
-    write_text_atomic(files["markdown"], "".join(markdown))
-    files["html"] = _html(folder, config.name, summary, tests, figures, paper=paper, missing=missing, failed=failed)
+    histories = {f"{run.method} {run.setting}": run.folder for run in runs if run.repeat == 0}
+    pictures = figures(summary, read_histories(histories), folder)
+    files.update(pictures)
+    parts = sections(summary, tests, paper=paper, missing=missing, failed=failed)
+    write_text_atomic(files["markdown"], markdown_document(config.name, parts, pictures))
+    files["html"] = folder / "report.html"
+    write_text_atomic(files["html"], html_document(config.name, parts, pictures))
     return files
-
-
-def _figures(summary: dict, runs: list[Run], folder: Path) -> dict[str, Path]:
-    figures: dict[str, Path] = {}
-    for level in LEVELS:
-        groups: dict[str, list] = defaultdict(list)
-        for cell in summary["cells"]:
-            f1 = cell[level]["quadrant"]["f1"]
-            low, high = f1.get("ci95", (f1["mean"], f1["mean"]))
-            groups[cell["method"]].append((cell["setting"], f1["mean"], low, high))
-        figures[f"quadrant F-score ({level} level)"] = scores_with_intervals(
-            groups, folder / f"f1_{level}.png", title=f"Quadrant macro F-score, {level} level, 95 % song bootstrap")
-        matrices = {c["setting"] if c["method"] == "baseline" else f"{c['method']} {c['setting']}":
-                    np.array(c[level]["quadrant"]["confusion"]) for c in summary["cells"]}
-        figures[f"quadrant confusion ({level} level)"] = confusion_grid(
-            matrices, TASKS["quadrant"], folder / f"confusion_{level}.png",
-            title=f"Quadrant confusion (rows: true, normalised), {level} level, mean over repeats")
-    curves = {}
-    for run in runs:
-        if run.repeat == 0 and (run.folder / "history.json").is_file():
-            curves[f"{run.method} {run.setting}"] = json.loads((run.folder / "history.json").read_text())
-    if curves:
-        figures["learning curves"] = learning_curves(curves, folder / "learning_curves.png",
-                                                     title="Transfer runs (repeat 0)")
-    return figures
-
-
-def _html(folder: Path, name: str, summary: dict, tests: list[dict], figures: dict[str, Path], *, paper: bool,
-          missing: list[str], failed: dict[str, str]) -> Path:
-    def table(markdown: str) -> str:
-        rows = [line.strip("|").split("|") for line in markdown.strip().splitlines() if not line.startswith("|---")]
-        head, body = rows[0], rows[1:]
-        return ("<table><tr>" + "".join(f"<th>{html.escape(c.strip())}</th>" for c in head) + "</tr>" +
-                "".join("<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in r) + "</tr>" for r in body) +
-                "</table>")
-
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>quadpred: {html.escape(name)}</title>",
-             "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse;"
-             "font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:100%}</style></head><body>",
-             f"<h1>Results: {html.escape(name)}</h1><p>Macro precision / recall / F-score on the test split, mean "
-             "over repeats; in brackets the F-score's sd over repeats and its 95 % song-bootstrap interval.</p>"]
-    for level in LEVELS:
-        parts.append(f"<h2>{level.capitalize()} level</h2>" + table(table_markdown(summary, level, paper=paper)))
-    parts.append("<h2>Intra- vs cross-linguistic transfer</h2>")
-    parts.append(table(tests_markdown(tests)) if tests else f"<p>{html.escape(tests_markdown(tests))}</p>")
-    ensembles = ensemble_markdown(summary)
-    parts.append("<h2>Ensemble of the repeats (quadrant)</h2>")
-    parts.append(table(ensembles) if ensembles.startswith("|") else f"<p>{html.escape(ensembles)}</p>")
-    if missing or failed:
-        parts.append("<h2>Not finished</h2><ul>" + "".join(f"<li>{html.escape(m)}: missing</li>" for m in missing) +
-                     "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in failed.items()) + "</ul>")
-    for title, path in figures.items():
-        parts.append(f"<h2>{html.escape(title)}</h2><img src='{path.name}' alt='{html.escape(title)}'>")
-    parts.append("</body></html>")
-    path = folder / "report.html"
-    write_text_atomic(path, "\n".join(parts))
-    return path
