@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import f1_score, log_loss
 
-from quadpred.config import FeatureConfig, RunConfig, from_dict
+from quadpred.config import RunConfig
 from quadpred.evaluate import SplitPredictions
 from quadpred.experiment import load_experiment
 from quadpred.layout import Setting, transfer_folder
@@ -107,10 +107,10 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
-    grid = json.loads((args.runs / "experiment.json").read_text())
+    grid, _ = load_experiment(args.runs / "experiment.json")
     music = read_manifest(args.runs / "manifests" / "music_eng.jsonl")
-    store = FeatureStore.open(grid["features_root"], from_dict(FeatureConfig, grid["features"], where="features"))
-    base_run = from_dict(RunConfig, grid["transfer"], where="experiment transfer")
+    store = FeatureStore.open(grid.features_root, grid.features)
+    base_run = grid.transfer
     out = args.runs / "variants"
     results_path = out / "variants.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
@@ -123,7 +123,7 @@ def main() -> None:
         grid_metrics = json.loads((cell / "full" / "metrics.json").read_text())
         results.setdefault("grid", {})[str(repeat)] = {"valid": song_f1(grid_metrics, "valid"),
                                                        "test": song_f1(grid_metrics, "test")}
-        run = dataclasses.replace(base_run, train=dataclasses.replace(base_run.train, seed=grid["seed"] + repeat))
+        run = dataclasses.replace(base_run, train=dataclasses.replace(base_run.train, seed=grid.seed + repeat))
         for variant in [v for v in args.variants if v != "cell-ensemble"]:
             folder = out / variant / f"r{repeat}"
             if variant == "songpool":
@@ -135,9 +135,9 @@ def main() -> None:
                 write_json(folder / "metrics.json", metrics)
             elif variant == "pretrain-long":
                 encoder = out / variant / "pretrain"
-                long_pretraining = from_dict(RunConfig, grid["pretrain"], where="experiment pretrain")
+                long_pretraining = grid.pretrain
                 long_pretraining = dataclasses.replace(long_pretraining, train=dataclasses.replace(
-                    long_pretraining.train, seed=grid["seed"], epochs=args.pretrain_epochs))
+                    long_pretraining.train, seed=grid.seed, epochs=args.pretrain_epochs))
                 speech = [c for c in read_manifest(args.runs / "manifests" / "speech_eng.jsonl") if c.split == "train"]
                 pretrain(speech, store, encoder, method="scae", run=long_pretraining, device=args.device, progress=False)
                 transfer_stages(music, store, folder, encoder=encoder, run=run, device=args.device, progress=False)

@@ -8,6 +8,7 @@ import pytest
 from browser import Browser
 from conftest import keep_artefact
 
+from quadpred.config import RunConfig
 from quadpred.errors import ConfigError
 from quadpred.experiment import ExperimentConfig, PresetInputs, demo_preset, plan, preset_experiment, run_grid
 from quadpred.manifest import write_manifest
@@ -81,6 +82,11 @@ def test_bad_experiment_configs_are_named():
         ExperimentConfig(music={"eng": ["x"]}, speech={"eng": ["y"]}, settings=["fr2eng"])
     with pytest.raises(ConfigError, match="no music"):
         ExperimentConfig(speech={"eng": ["y"]})
+    # the run sections are typed when the config is made: a misspelt key is named before any training
+    with pytest.raises(ConfigError, match=r"experiment transfer.train: unknown key\(s\) epoch; known keys: epochs"):
+        ExperimentConfig(music={"eng": ["x"]}, speech={"eng": ["y"]}, transfer={"train": {"epoch": 3}})
+    typed = ExperimentConfig(music={"eng": ["x"]}, speech={"eng": ["y"]}, transfer={"train": {"epochs": 3}})
+    assert typed.transfer.train.epochs == 3 and typed.pretrain == RunConfig()
 
 
 def test_a_table_renders_the_same_rows_to_markdown_and_html():

@@ -70,12 +70,12 @@ def test_song_selection_keeps_the_epoch_of_the_lowest_song_loss(tiny_study, tmp_
 
 
 def test_song_selection_needs_songs():
-    run = apply_overrides(RunConfig(), ["train.select=song-f1"])
+    run = apply_overrides(RunConfig(), ["train.select=song-f1", "train.lr=1e-3"])
     head = MultiTaskHead(8, units=8, trunk_layers=1, head_layers=1)
     rows = TensorRows(torch.randn(8, 8), torch.zeros(8, 3, dtype=torch.long))
     with pytest.raises(TrainingError, match="train.select=song-f1"):
         fit(head, MultiTask(), Batches(rows, 8), Batches(rows, 8), folder=Path("/nonexistent-never-written"),
-            config=run.train, lr=1e-3, device=torch.device("cpu"), progress=False)
+            config=run.train, device=torch.device("cpu"), progress=False)
 
 
 def test_weight_average_is_what_is_kept_and_resumes_exactly(tiny_study, tmp_path: Path):

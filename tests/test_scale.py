@@ -27,9 +27,10 @@ def _train(folder: Path) -> None:
     head = MultiTaskHead(24, units=32, trunk_layers=1, head_layers=1, dropout=0.0)
     x, y = _data()
     # fp32: averaging the halves' gradients equals the whole batch's up to float32 rounding only
-    config = apply_overrides(RunConfig(), ["train.epochs=3", "train.patience=5", "train.precision=fp32"]).train
+    config = apply_overrides(RunConfig(), ["train.epochs=3", "train.patience=5", "train.precision=fp32",
+                                             "train.lr=1e-2"]).train
     fit(head, MultiTask(), Batches(TensorRows(x, y), 16, shuffle=True, seed=0), Batches(TensorRows(x, y), 32),
-        folder=folder, config=config, lr=1e-2, device=torch.device("cpu"), progress=False)
+        folder=folder, config=config, device=torch.device("cpu"), progress=False)
 
 
 def _ddp_worker(rank: int, world: int, port: int, folder: str) -> None:

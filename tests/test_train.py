@@ -39,13 +39,13 @@ def test_overfit_a_few_chunks_with_the_loop(tmp_path: Path):
     y = torch.tensor([[q, int(q < 2), int(q in (0, 3))] for q in [0, 1, 2, 3] * 3])
     run = apply_overrides(RunConfig(), ["model.channels=[4,8,8]", "model.dense_units=64", "model.conv_dropout=0",
                                         "model.dense_dropout=0", "train.epochs=40", "train.patience=40",
-                                        "train.batch_size=12"])
+                                        "train.batch_size=12", "train.lr=1e-3"])
     from quadpred.config import FeatureConfig
     from quadpred.models import build_emotion_net
 
     model = build_emotion_net(run.model, FeatureConfig())
     result = fit(model, MultiTask(), Batches(TensorRows(x, y), 12, shuffle=True), None, folder=tmp_path,
-                 config=run.train, lr=1e-3, device=torch.device("cpu"), progress=False)
+                 config=run.train, device=torch.device("cpu"), progress=False)
     losses = [row["train_loss"] for row in result.history]
     assert losses[-1] < 0.2 * losses[0]
     assert (tmp_path / "history.json").is_file() and (tmp_path / "history.csv").is_file()
@@ -107,10 +107,10 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path: Path):
     torch.manual_seed(0)
     x, y = torch.randn(16, 32), torch.randint(0, 2, (16, 3))
     noise_x, noise_y = torch.randn(16, 32), torch.randint(0, 2, (16, 3))
-    run = apply_overrides(RunConfig(), ["train.epochs=30", "train.patience=2"])
+    run = apply_overrides(RunConfig(), ["train.epochs=30", "train.patience=2", "train.lr=1e-2"])
     head = MultiTaskHead(32, units=64, trunk_layers=1, head_layers=1, dropout=0.0)
     result = fit(head, MultiTask(), Batches(TensorRows(x, y), 16), Batches(TensorRows(noise_x, noise_y), 16),
-                 folder=tmp_path, config=run.train, lr=1e-2, device=torch.device("cpu"), progress=False)
+                 folder=tmp_path, config=run.train, device=torch.device("cpu"), progress=False)
     assert result.stopped_early and result.epochs_run == result.best_epoch + 2
     valid = [row["valid_loss"] for row in result.history]
     assert result.best_valid_loss == min(valid)

@@ -40,8 +40,10 @@ class ExperimentConfig:
 
     speech / music: language -> manifest files; mix: the speech languages mixed, in equal hours,
     into the speech language "mix" (empty: none); settings: "<speech>2<music>" cells (empty:
-    every pair); pretrain / transfer: RunConfig settings as nested dicts
-    ({"model": {...}, "train": {...}}); features: FeatureConfig settings; tune: Optuna trials
+    every pair); pretrain / transfer: the RunConfig of each kind of stage (given as such or, in
+    JSON, as nested dicts of the settings that differ from the defaults: {"model": {...},
+    "train": {...}}, checked when the config is made); features: the log-mel FeatureConfig (or
+    its dict); tune: Optuna trials
     per training run (0: the defaults); pretrain_once: pretrain each speech model once (repeat 0)
     and start every repeat's transfer from it, so that repeats vary the emotion models only (the
     study trains "each model four times"; pretraining is a third of a repeat on 2 CPU cores).
@@ -58,11 +60,14 @@ class ExperimentConfig:
     seed: int = 0
     tune: int = 0
     pretrain_once: bool = False
-    pretrain: dict[str, Any] = field(default_factory=dict)
-    transfer: dict[str, Any] = field(default_factory=dict)
-    features: dict[str, Any] = field(default_factory=dict)
+    pretrain: RunConfig = field(default_factory=RunConfig)
+    transfer: RunConfig = field(default_factory=RunConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
 
     def __post_init__(self) -> None:
+        for part, cls in (("pretrain", RunConfig), ("transfer", RunConfig), ("features", FeatureConfig)):
+            if isinstance(getattr(self, part), dict):  # settings read from JSON, typed (and checked) once here
+                object.__setattr__(self, part, from_dict(cls, getattr(self, part), where=f"experiment {part}"))
         unknown = sorted(set(self.methods) - set(METHODS))
         if unknown:
             raise ConfigError(f"experiment methods {unknown} unknown: use {', '.join(METHODS)}")
@@ -90,11 +95,6 @@ class ExperimentConfig:
             return [Setting.parse(s) for s in self.settings]
         return [Setting(s, m) for s in self.speech_languages() for m in sorted(self.music)]
 
-    def run_config(self, part: str) -> RunConfig:
-        return from_dict(RunConfig, getattr(self, part), where=f"experiment {part}")
-
-    def feature_config(self) -> FeatureConfig:
-        return from_dict(FeatureConfig, self.features, where="experiment features")
 
 
 def load_experiment(path: str | Path) -> tuple[ExperimentConfig, Path]:
@@ -192,8 +192,8 @@ def run_grid(config: ExperimentConfig, base: str | Path, out: str | Path, *, dev
     music = {language: _read(paths, base) for language, paths in config.music.items()}
     every_clip = [c for clips in (*speech.values(), *music.values()) for c in clips]
     features_root = base / config.features_root
-    extract(every_clip, features_root, config.feature_config(), workers=workers, progress=progress)
-    stores = {DEFAULT_KIND: FeatureStore.open(features_root, config.feature_config())}
+    extract(every_clip, features_root, config.features, workers=workers, progress=progress)
+    stores = {DEFAULT_KIND: FeatureStore.open(features_root, config.features)}
     for kind in sorted({METHODS[m].features for m in config.methods} - {DEFAULT_KIND}):
         settings = FEATURE_KINDS[kind].settings()
         extract(every_clip, features_root, settings, workers=workers, progress=progress)
@@ -211,7 +211,7 @@ def run_grid(config: ExperimentConfig, base: str | Path, out: str | Path, *, dev
         store = stores[family.features if family else DEFAULT_KIND]
         try:
             if step.kind == "pretrain":
-                run = _variant(_seeded(config.run_config("pretrain"), seed), step.family)
+                run = _variant(_seeded(config.pretrain, seed), step.family)
                 method = family.pretraining if family else None
 
                 def train(run_config: RunConfig, folder: Path, step: Step = step, method: str = method) -> Any:
@@ -220,7 +220,7 @@ def run_grid(config: ExperimentConfig, base: str | Path, out: str | Path, *, dev
 
                 tuned(train, run, out / step.folder, trials=config.tune, stage=method)
             else:
-                run = _variant(_seeded(config.run_config("transfer"), seed), step.family)
+                run = _variant(_seeded(config.transfer, seed), step.family)
                 transfer_stages(music[step.music], store, out / step.folder,
                                 encoder=out / step.needs if step.needs else None, stages=step.stages, run=run,
                                 device=device, progress=progress, trials=config.tune)

@@ -87,9 +87,9 @@ def pretrain(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, 
     model = recipe.build(run.model, features)
     data = recipe.data(model, split_of(clips, "train"), split_of(clips, "valid"), store, run)
     train, valid = _batches(data.train, run, None, training=True), _batches(data.valid, run, None, training=False)
-    lr = run.train.lr if run.train.lr is not None else recipe.learning_rate
-    return fit(model, data.objective, train, valid, folder=folder, config=run.train, lr=lr,
-               device=run_device, progress=progress, on_epoch_end=on_epoch_end)
+    config = dataclasses.replace(run.train, lr=run.train.lr if run.train.lr is not None else recipe.learning_rate)
+    return fit(model, data.objective, train, valid, folder=folder, config=config, device=run_device,
+               progress=progress, on_epoch_end=on_epoch_end)
 
 
 def check_same_features(model_dir: str | Path, source: Features, store: FeatureStore) -> None:
@@ -193,8 +193,8 @@ def _train_transfer(clips: Sequence[Clip], store: FeatureStore, folder: Path, *,
     objective = MultiTask(run.train.loss_weights, weights, augment, label_smoothing=run.train.label_smoothing,
                           mixup=run.train.mixup)
     balance_by = targets[:, 0] if run.train.balance == "sampler" else None
-    lr = run.train.learning_rate(stage)
-    common = dict(folder=folder, config=run.train, lr=lr, device=device, progress=progress, on_epoch_end=on_epoch_end)
+    config = dataclasses.replace(run.train, lr=run.train.learning_rate(stage))
+    common = dict(folder=folder, config=config, device=device, progress=progress, on_epoch_end=on_epoch_end)
     if stage != "feat-ext":
         valid, scorer = _validation(valid_set, valid_set, run)
         return fit(model, objective, _batches(train_set, run, balance_by, training=True), valid,

@@ -141,7 +141,6 @@ def fit(
     *,
     folder: str | Path,
     config: TrainConfig,
-    lr: float,
     device: torch.device,
     frozen: Sequence[nn.Module] = (),
     save: nn.Module | None = None,
@@ -169,6 +168,8 @@ def fit(
         folder.mkdir(parents=True, exist_ok=True)
     if len(train.dataset) == 0:
         raise TrainingError(f"{folder}: the training split is empty; check the manifest's splits")
+    if config.lr is None:
+        raise TrainingError(f"{folder}: no learning rate; the stage gives its default (TrainConfig.learning_rate)")
     config = replace(config, precision=resolve_precision(config.precision, device))
     # channels-last convolutions are faster on CPUs (oneDNN) and on GPUs with tensor cores
     model.to(device, memory_format=torch.channels_last)
@@ -180,7 +181,7 @@ def fit(
                             "transfer stage with a validation split has: use train.select=loss")
     scaler = torch.amp.GradScaler(device.type) if config.precision == "fp16" else None
     parameters = [p for p in model.parameters() if p.requires_grad]
-    optimiser = torch.optim.Adam(parameters, lr=lr)
+    optimiser = torch.optim.Adam(parameters, lr=config.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, learning_rate_factor(config, len(train)))
     # the average, not the raw weights, is validated and kept
     averaged = torch.optim.swa_utils.AveragedModel(
@@ -277,7 +278,8 @@ def fit(
     save_weights(save if save is not None else core, folder)
     write_json(folder / "summary.json", {
         "epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "best_valid_loss": result.best_valid_loss,
-        "stopped_early": stopped_early, "select": config.select, "seconds": round(result.seconds, 2), "device": str(device), "lr": lr,
+        "stopped_early": stopped_early, "select": config.select, "seconds": round(result.seconds, 2),
+        "device": str(device), "lr": config.lr,
         "train": to_dict(config), "train_rows": len(train.dataset),
         "valid_rows": len(valid.dataset) if valid is not None else 0, "weights": WEIGHTS_NAME, "processes": world,
     })
