@@ -55,6 +55,9 @@ def test_real_preset_manifests(tmp_path):
     english, mandarin, music = (read_manifest(paths[n]) for n in ("speech_eng", "speech_man", "music_eng"))
     assert abs(total_hours(mandarin) - total_hours(english)) < 0.05  # balanced to the same hours
     assert {c.language for c in mandarin} == {"man"} and {c.split for c in english} == {"train", "valid"}
+    mix = read_manifest(paths["speech_mix"])  # the grid's mixture: half the hours from each language
+    hours = {language: total_hours([c for c in mix if c.language == language]) for language in ("eng", "man")}
+    assert abs(hours["eng"] - hours["man"]) < 0.02 and abs(sum(hours.values()) - total_hours(english)) < 0.05
     check_leakage(music)  # artists on one side only
     test_share = sum(c.split == "test" for c in music) / len(music)
     assert len(music) == 646 and 0.25 < test_share < 0.35

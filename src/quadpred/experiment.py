@@ -24,7 +24,7 @@ from .config import FeatureConfig, RunConfig, from_dict, load_json, to_dict
 from .errors import ConfigError
 from .featurekinds import DEFAULT_KIND, FEATURE_KINDS
 from .layout import Setting, pretrain_folder, transfer_folder
-from .manifest import Clip, read_manifest, sample_hours, total_hours
+from .manifest import Clip, equal_hours_mix, read_manifest
 from .methods import METHODS, family_method
 from .modeldir import write_json
 from .store import FeatureStore, extract
@@ -163,9 +163,7 @@ def speech_sets(config: ExperimentConfig, base: Path) -> dict[str, list[Clip]]:
     together as many hours as the smallest of them."""
     sets = {language: _read(paths, base) for language, paths in config.speech.items()}
     if config.mix:
-        hours = min(total_hours(sets[language]) for language in config.mix)
-        sets[MIX] = [clip for language in config.mix
-                     for clip in sample_hours(sets[language], hours / len(config.mix), seed=config.seed)]
+        sets[MIX] = equal_hours_mix([sets[language] for language in config.mix], seed=config.seed)
     return sets
 
 

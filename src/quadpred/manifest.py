@@ -140,6 +140,13 @@ def sample_hours(clips: Sequence[Clip], hours: float, *, seed: int = 0) -> list[
     return [clips[i] for i in sorted(chosen)]
 
 
+def equal_hours_mix(sets: Sequence[Sequence[Clip]], *, seed: int = 0) -> list[Clip]:
+    """The follow-up study's mixture: an equal share of hours from each set (language), together
+    as many hours as the smallest set has; each share drawn by :func:`sample_hours`."""
+    hours = min(total_hours(clips) for clips in sets)
+    return [clip for clips in sets for clip in sample_hours(clips, hours / len(sets), seed=seed)]
+
+
 def split_by_group(
     clips: Sequence[Clip],
     fractions: dict[str, float],
