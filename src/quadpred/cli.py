@@ -99,6 +99,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     if result.report:
         print(f"  report {result.report}\n  tag-grams {result.predictions}/*/{result.song.name}.png")
 
+
 def _run_config(args: argparse.Namespace):
     from .config import RunConfig, apply_overrides, load_json
 

@@ -67,7 +67,6 @@ class FeatureConfig:
         """Short hash of the fields that change stored spectrograms (not the chunking)."""
         return store_key(self)
 
-
     @property
     def rows(self) -> int:
         """Rows of a stored array (n_mels)."""

@@ -96,7 +96,6 @@ class ExperimentConfig:
         return [Setting(s, m) for s in self.speech_languages() for m in sorted(self.music)]
 
 
-
 def load_experiment(path: str | Path) -> tuple[ExperimentConfig, Path]:
     """The config and the folder its relative paths are resolved against."""
     return load_json(ExperimentConfig, path), Path(path).parent

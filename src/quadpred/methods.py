@@ -91,6 +91,7 @@ PRETRAININGS: dict[str, Pretraining] = {p.name: p for p in (
                 "LSTM denoising autoencoder of hand-crafted feature sequences (Coutinho & Schuller 2017)"),
 )}
 
+
 @dataclass(frozen=True)
 class TransferModel:
     """The emotion network that reads one feature kind: the kind its model directories record,
