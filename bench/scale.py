@@ -33,7 +33,7 @@ start = time.perf_counter()
 if what == "extract":
     extract(clips, out / "store", FeatureConfig(), workers=workers, progress=False)
 else:
-    run = apply_overrides(RunConfig(), ["model.channels=[8,16,32]", "train.epochs=1", "train.batch_size=64"])
+    run = apply_overrides(RunConfig(), ["model.encoder.channels=[8,16,32]", "train.epochs=1", "train.batch_size=64"])
     pretrain(clips, FeatureStore.open(out / "store"), out / "run", run=run, progress=False, device="cpu")
 seconds = time.perf_counter() - start
 peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))

@@ -119,7 +119,7 @@ def tiny_model(tiny_study, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     clips, store = tiny_study
     folder = tmp_path_factory.mktemp("tiny_model") / "baseline"
-    run = apply_overrides(RunConfig(), ["model.channels=[4,8,8]", "model.dense_units=16", "train.epochs=1"])
+    run = apply_overrides(RunConfig(), ["model.encoder.channels=[4,8,8]", "model.head.units=16", "train.epochs=1"])
     transfer(clips["music_eng"], store, folder, stage="baseline", run=run, progress=False)
     return folder
 

@@ -51,7 +51,7 @@ def test_feat_ext_with_augmentation_runs_the_frozen_encoder(tiny_study, tiny_mod
     from quadpred.stages import transfer
 
     clips, store = tiny_study
-    run = apply_overrides(RunConfig(), ["model.channels=[4,8,8]", "model.dense_units=16", "train.epochs=1",
+    run = apply_overrides(RunConfig(), ["model.encoder.channels=[4,8,8]", "model.head.units=16", "train.epochs=1",
                                         "train.augment=specaugment", "train.max_batches=2"])
     result = transfer(clips["music_eng"], store, tmp_path / "fe", stage="feat-ext", init=tiny_model, run=run,
                       progress=False)

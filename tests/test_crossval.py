@@ -8,18 +8,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from quadpred.config import RunConfig, apply_overrides
+from quadpred.config import RENAMED_MODEL_KEYS, RunConfig, apply_overrides
 from quadpred.crossval import FoldSongs, assign_folds, fold_clips, pool, pooled_interval, run_cv
 from quadpred.errors import TrainingError
 from quadpred.manifest import Clip
 
-SMALL = ["model.channels=[4,8,8]", "model.dense_units=16", "train.batch_size=16", "train.epochs=2",
+SMALL = ["model.encoder.channels=[4,8,8]", "model.head.units=16", "train.batch_size=16", "train.epochs=2",
          "train.select=song-loss"]
 
 
 def labelled(n: int = 40, artists: int = 20) -> list[Clip]:
     return [Clip(id=f"c{i}", path=f"/x/c{i}.wav", duration=30.0, language="eng",
                  labels={"quadrant": f"Q{i % 4 + 1}"}, group=f"artist{i % artists}", split="train") for i in range(n)]
+
+
+def flat_model_keys(model: dict) -> dict:
+    """A sectioned model config as the flat keys older versions wrote."""
+    flat = {old: model[new.split(".")[0]][new.split(".")[1]] for old, new in RENAMED_MODEL_KEYS.items()}
+    return {**flat, "input_norm": model["input_norm"]}
 
 
 def test_folds_keep_each_artist_whole_balance_quadrants_and_are_seeded():
@@ -72,6 +78,12 @@ def test_cross_validated_baseline_covers_every_song_once_and_resumes(tiny_study,
         assert (tmp_path / "cv" / f"fold{fold}" / "baseline" / "weights.pt").is_file()
     assert "Pooled out-of-fold" in (tmp_path / "cv" / "cv.md").read_text()
     stamp = (tmp_path / "cv" / "fold0" / "baseline" / "weights.pt").stat().st_mtime_ns
+    # written by a version whose ModelConfig was flat: the same recipe, so the folds are reused
+    for path in (tmp_path / "cv" / "method.json", *(tmp_path / "cv").glob("fold*/baseline/config.json")):
+        record = json.loads(path.read_text())
+        holder = record["recipe"] if "recipe" in record else record
+        holder["model"] = flat_model_keys(holder["model"])
+        path.write_text(json.dumps(record))
     again = run_cv(music, tmp_path / "cv", method="baseline", store=store, run=run, k=3, progress=False)
     assert again["pooled"] == summary["pooled"]
     assert (tmp_path / "cv" / "fold0" / "baseline" / "weights.pt").stat().st_mtime_ns == stamp

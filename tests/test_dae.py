@@ -55,7 +55,7 @@ def test_store_holds_both_kinds_side_by_side(smile_store):
 
 def test_dae_pretraining_and_frozen_transfer(smile_store, tmp_path: Path):
     clips, store = smile_store
-    run = apply_overrides(RunConfig(), ["model.dae_seconds=2", "model.dae_hidden=16", "model.dae_head_hidden=8",
+    run = apply_overrides(RunConfig(), ["model.dae.seconds=2", "model.dae.hidden=16", "model.dae.head_hidden=8",
                                         "train.epochs=2"])
     result = pretrain(clips["speech_eng"], store, tmp_path / "pre", method="dae", run=run, progress=False)
     assert np.isfinite(result.best_valid_loss)

@@ -15,8 +15,8 @@ from quadpred.manifest import write_manifest
 from quadpred.report import write_report
 from quadpred.reportviews import Table
 
-TINY = {"model": {"channels": [4, 8, 8], "dense_units": 16, "cpc_code_dim": 8, "cpc_context_dim": 8,
-                  "cpc_segments": 2, "cpc_steps": 1},
+TINY = {"model": {"encoder": {"channels": [4, 8, 8]}, "head": {"units": 16},
+                  "cpc": {"code_dim": 8, "context_dim": 8, "segments": 2, "steps": 1}},
         "train": {"epochs": 1, "batch_size": 32}}
 
 
@@ -167,12 +167,12 @@ def test_the_report_page_shows_its_tables_and_figures_in_a_browser(finished_grid
 def test_a_failed_cell_is_reported_and_the_rest_go_on(tiny_study, tmp_path: Path):
     clips, _ = tiny_study
     config = tiny_config(tiny_study, methods=["scae-feat-ext", "cpc-feat-ext"], repeats=1,
-                         pretrain={**TINY, "model": {**TINY["model"], "cpc_segments": 500, "cpc_steps": 1}})
+                         pretrain={**TINY, "model": {**TINY["model"], "cpc": {"segments": 500, "steps": 1}}})
     out = tmp_path / "runs"
     result = run_grid(config, tmp_path, out, device="cpu", workers=1, progress=False)
     assert result.failed and all("cpc" in name for name in result.failed)
     status = json.loads((out / "status.json").read_text())
-    assert status["pretrain/cpc-eng/r0"]["state"] == "failed" and "cpc_segments" in status["pretrain/cpc-eng/r0"]["reason"]
+    assert status["pretrain/cpc-eng/r0"]["state"] == "failed" and "model.cpc.segments" in status["pretrain/cpc-eng/r0"]["reason"]
     assert status["transfer/eng2eng/cpc/r0"]["state"] == "skipped"
     assert status["transfer/eng2eng/scae/r0"]["state"] == "done"
     report = write_report(out)

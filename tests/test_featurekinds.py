@@ -9,7 +9,7 @@ import pytest
 
 from quadpred import featurekinds
 from quadpred.audio import load_audio
-from quadpred.config import FeatureConfig, ModelConfig, SmileConfig, store_key, to_dict
+from quadpred.config import DAEConfig, FeatureConfig, ModelConfig, SmileConfig, store_key, to_dict
 from quadpred.corpora import fourq
 from quadpred.errors import ConfigError
 from quadpred.featurekinds import FEATURE_KINDS, FeatureKind, chunking, features_from_dict, kind_of
@@ -34,9 +34,9 @@ def test_every_kind_is_found_from_its_settings_and_read_back_from_json():
 def test_chunking_follows_the_kind():
     assert chunking(FeatureConfig(), ModelConfig()) == (31, 15, 31)
     # a DAE variant's sequence length is a model setting: 10 s of 1-s windows every 0.5 s
-    assert chunking(SmileConfig(), ModelConfig(dae_seconds=10.0)) == (19, 9, 19)
+    assert chunking(SmileConfig(), ModelConfig(dae=DAEConfig(seconds=10.0))) == (19, 9, 19)
     assert transfer_model(SmileConfig()).kind == "dae-emotion"
-    assert transfer_model(SmileConfig()).embedding_size(ModelConfig(dae_hidden=7, dae_seconds=10.0), SmileConfig()) \
+    assert transfer_model(SmileConfig()).embedding_size(ModelConfig(dae=DAEConfig(hidden=7, seconds=10.0)), SmileConfig()) \
         == 19 * 7
 
 

@@ -90,7 +90,7 @@ def test_identical_audio_at_two_paths_in_two_splits_is_refused(tiny_study, tmp_p
     shutil.copy(train.path, copy)
     leaked = music + [dataclasses.replace(train, id="copy", path=str(copy), split="test", group="copy")]
     extract(leaked, tmp_path / "S", progress=False)
-    run = apply_overrides(RunConfig(), ["model.channels=[4,8,8]", "model.dense_units=8", "train.epochs=1"])
+    run = apply_overrides(RunConfig(), ["model.encoder.channels=[4,8,8]", "model.head.units=8", "train.epochs=1"])
     with pytest.raises(StoreError, match=f"{train.id} \\(train\\) and copy \\(test\\) have the same audio"):
         transfer(leaked, FeatureStore.open(tmp_path / "S"), tmp_path / "m", stage="baseline", run=run, progress=False)
 
@@ -145,7 +145,7 @@ def edit_config(folder: Path, change) -> None:
     (lambda f: edit_config(f, lambda i: i.update(quadpred_version="9.0.0")), "cannot read"),
     (lambda f: (f / "config.json").write_text("{not json"), "not valid JSON"),
     (lambda f: edit_config(f, lambda i: i.pop("model")), "no 'model'"),
-    (lambda f: edit_config(f, lambda i: i["model"].update(dense_units=99)), "do not fit"),
+    (lambda f: edit_config(f, lambda i: i["model"]["head"].update(units=99)), "do not fit"),
     (lambda f: edit_config(f, lambda i: i["features"].update(n_mels=64)), "do not fit"),
     (lambda f: (f / "weights.pt").write_bytes((f / "weights.pt").read_bytes()[:1000]), "truncated"),
 ])
@@ -167,7 +167,7 @@ def test_a_planted_checkpoint_runs_no_code(tiny_study, tmp_path: Path):
     from quadpred.stages import transfer
 
     clips, store = tiny_study
-    run = apply_overrides(RunConfig(), ["model.channels=[4,8,8]", "model.dense_units=8", "train.epochs=1"])
+    run = apply_overrides(RunConfig(), ["model.encoder.channels=[4,8,8]", "model.head.units=8", "train.epochs=1"])
     folder = tmp_path / "m"
     transfer(clips["music_eng"], store, folder, stage="baseline", run=run, progress=False)
     (folder / "weights.pt").unlink()  # unfinished, so a checkpoint would be resumed

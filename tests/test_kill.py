@@ -60,7 +60,7 @@ def test_killed_training_resumes_to_the_uninterrupted_weights(tiny_study, tmp_pa
     write_manifest(tmp_path / "music.jsonl", clips["music_eng"])
     root = str(store.folder.parent)
     common = ["transfer", str(tmp_path / "music.jsonl"), "--features", root, "--baseline", "--device", "cpu",
-              "--set", "model.channels=[4,8,8]", "--set", "model.dense_units=16", "--set", "train.epochs=4",
+              "--set", "model.encoder.channels=[4,8,8]", "--set", "model.head.units=16", "--set", "train.epochs=4",
               "--set", "train.patience=9"]
     run(*common, "-o", str(tmp_path / "whole"))
     cut = tmp_path / "cut" / "baseline"

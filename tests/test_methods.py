@@ -54,7 +54,7 @@ def test_a_method_added_to_the_tables_runs_in_the_grid(plain_autoencoder, tiny_s
 
 def test_the_method_tables_drive_the_grid_stages_and_variants():
     assert METHODS["scae-full"].stages == ("feat-ext", "full") and METHODS["scae-full"].stage == "full"
-    assert METHODS["dae-sparsity"].features == "smile" and METHODS["dae-sparsity"].model["dae_hidden"] == 800
+    assert METHODS["dae-sparsity"].features == "smile" and METHODS["dae-sparsity"].model["dae.hidden"] == 800
     assert all(m.pretraining is None or m.pretraining in PRETRAININGS for m in METHODS.values())
 
 

@@ -58,11 +58,11 @@ def test_transfer_model_shapes_at_every_stage():
 
 
 def test_cpc_shapes_and_objectives():
-    from quadpred.config import FeatureConfig, ModelConfig
+    from quadpred.config import CPCConfig, EncoderConfig, FeatureConfig, ModelConfig
     from quadpred.models import binary_loss, build_cpc, infonce_loss
 
     torch.manual_seed(0)
-    config = ModelConfig(channels=(4, 8, 8), cpc_code_dim=16, cpc_context_dim=24, cpc_steps=2, cpc_segments=5)
+    config = ModelConfig(encoder=EncoderConfig(channels=(4, 8, 8)), cpc=CPCConfig(code_dim=16, context_dim=24, steps=2, segments=5))
     cpc = build_cpc(config, FeatureConfig()).eval()
     codes, predictions = cpc(torch.randn(3, 5, 1, 128, 31))
     assert codes.shape == (3, 5, 16) and predictions.shape == (3, 5, 2, 16)
@@ -86,13 +86,13 @@ def test_infonce_picks_the_true_future_when_predictions_are_exact():
 def test_bad_model_settings_are_rejected_by_name():
     import pytest
 
-    from quadpred.config import FeatureConfig, ModelConfig
+    from quadpred.config import CPCConfig, EncoderConfig, FeatureConfig, ModelConfig
     from quadpred.errors import ConfigError
     from quadpred.models import build_emotion_net
 
     with pytest.raises(ConfigError, match="pools"):
-        ModelConfig(channels=(8, 8), pools=(4, 4, 2, 2))
+        EncoderConfig(channels=(8, 8), pools=(4, 4, 2, 2))
     with pytest.raises(ConfigError, match="n_mels 100"):
         build_emotion_net(ModelConfig(), FeatureConfig(n_mels=100))
-    with pytest.raises(ConfigError, match="cpc_objective"):
-        ModelConfig(cpc_objective="triplet")
+    with pytest.raises(ConfigError, match="model.cpc.objective"):
+        CPCConfig(objective="triplet")

@@ -162,7 +162,7 @@ def test_same_vs_other_language_tests_and_figures(emotional_speech, tiny_study, 
     from quadpred.stages import pretrain
 
     speech, speech_store = tiny_study
-    run = apply_overrides(RunConfig(), ["model.channels=[4,8,8]", "train.epochs=1", "train.batch_size=16"])
+    run = apply_overrides(RunConfig(), ["model.encoder.channels=[4,8,8]", "train.epochs=1", "train.batch_size=16"])
     for language in ("eng", "man"):  # an encoder pretrained on each language's speech
         pretrain(speech[f"speech_{language}"], speech_store, tmp_path / f"scae-{language}", run=run, progress=False)
     clips, store, _ = emotional_speech

@@ -19,7 +19,7 @@ from quadpred.selection import SongScorer, song_log_loss
 from quadpred.stages import transfer
 from quadpred.train import fit, learning_rate_factor
 
-SMALL = ["model.channels=[4,8,8]", "model.dense_units=32", "train.batch_size=16"]
+SMALL = ["model.encoder.channels=[4,8,8]", "model.head.units=32", "train.batch_size=16"]
 
 
 def test_cosine_schedule_warms_up_linearly_then_decays_to_zero():

@@ -16,7 +16,7 @@ from quadpred.objectives import MultiTask, inverse_frequency_weights
 from quadpred.stages import pretrain, transfer, transfer_stages
 from quadpred.train import fit
 
-SMALL = ["model.channels=[4,8,8]", "model.dense_units=32", "train.epochs=2", "train.batch_size=16"]
+SMALL = ["model.encoder.channels=[4,8,8]", "model.head.units=32", "train.epochs=2", "train.batch_size=16"]
 
 
 def small_run(*extra: str) -> RunConfig:
@@ -37,8 +37,8 @@ def test_overfit_a_few_chunks_with_the_loop(tmp_path: Path):
     torch.manual_seed(0)
     x = torch.randn(12, 1, 128, 31).cumsum(dim=2) / 10
     y = torch.tensor([[q, int(q < 2), int(q in (0, 3))] for q in [0, 1, 2, 3] * 3])
-    run = apply_overrides(RunConfig(), ["model.channels=[4,8,8]", "model.dense_units=64", "model.conv_dropout=0",
-                                        "model.dense_dropout=0", "train.epochs=40", "train.patience=40",
+    run = apply_overrides(RunConfig(), ["model.encoder.channels=[4,8,8]", "model.head.units=64", "model.encoder.dropout=0",
+                                        "model.head.dropout=0", "train.epochs=40", "train.patience=40",
                                         "train.batch_size=12", "train.lr=1e-3"])
     from quadpred.config import FeatureConfig
     from quadpred.models import build_emotion_net
@@ -57,7 +57,7 @@ def test_pretrain_writes_a_self_describing_model_directory(tiny_study, tmp_path:
     result = pretrain(clips["speech_eng"], store, tmp_path / "pre", run=small_run(), progress=False)
     info = json.loads((tmp_path / "pre" / "config.json").read_text())
     assert info["kind"] == "scae" and info["languages"] == ["eng"]
-    assert info["model"]["channels"] == [4, 8, 8] and info["features"]["n_mels"] == 128
+    assert info["model"]["encoder"]["channels"] == [4, 8, 8] and info["features"]["n_mels"] == 128
     assert set(info["labels"]) == {"quadrant", "arousal", "valence"}
     assert info["data"]["clips"] > 0
     assert result.epochs_run == 2 and len(result.history) == 2
@@ -170,8 +170,8 @@ def test_baseline_trains_everything_from_random_weights(tiny_study, tmp_path: Pa
 @pytest.mark.parametrize("objective", ["infonce", "binary"])
 def test_cpc_pretraining_plugs_into_transfer(tiny_study, tmp_path: Path, objective: str):
     clips, store = tiny_study
-    run = small_run("model.cpc_segments=3", "model.cpc_steps=2", "model.cpc_code_dim=16",
-                    "model.cpc_context_dim=16", f"model.cpc_objective={objective}")
+    run = small_run("model.cpc.segments=3", "model.cpc.steps=2", "model.cpc.code_dim=16",
+                    "model.cpc.context_dim=16", f"model.cpc.objective={objective}")
     result = pretrain(clips["speech_eng"] + clips["speech_man"], store, tmp_path / "cpc", method="cpc", run=run,
                       progress=False)
     assert np.isfinite(result.best_valid_loss)
@@ -231,13 +231,13 @@ def test_settings_the_pretrained_encoder_overrides_are_named_in_a_warning(tiny_s
     pretrain(clips["speech_eng"], store, tmp_path / "pre", run=small_run("train.epochs=1"), progress=False)
     with caplog.at_level(logging.WARNING, logger="quadpred"):
         transfer(clips["music_eng"], store, tmp_path / "tr", stage="feat-ext", init=tmp_path / "pre",
-                 run=small_run("train.epochs=1", "model.channels=[8,8,16]"), progress=False)
+                 run=small_run("train.epochs=1", "model.encoder.channels=[8,8,16]"), progress=False)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert any("model.channels=[8, 8, 16] -> [4, 8, 8]" in w for w in warnings), warnings  # as the user wrote it
-    assert json.loads((tmp_path / "tr" / "config.json").read_text())["model"]["channels"] == [4, 8, 8]
+    assert any("model.encoder.channels=[8, 8, 16] -> [4, 8, 8]" in w for w in warnings), warnings  # as the user wrote it
+    assert json.loads((tmp_path / "tr" / "config.json").read_text())["model"]["encoder"]["channels"] == [4, 8, 8]
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="quadpred"):  # defaults left alone: nothing to say
         transfer(clips["music_eng"], store, tmp_path / "tr2", stage="feat-ext", init=tmp_path / "pre",
-                 run=apply_overrides(RunConfig(), ["model.dense_units=32", "train.epochs=1", "train.batch_size=16"]),
+                 run=apply_overrides(RunConfig(), ["model.head.units=32", "train.epochs=1", "train.batch_size=16"]),
                  progress=False)
     assert not [r for r in caplog.records if "decides its shape" in r.getMessage()]

@@ -123,7 +123,7 @@ def test_the_readme_python_example_runs_as_written(tiny_model: Path, tmp_path: P
 
 @pytest.mark.parametrize(("override", "words"), [("train.epochs=abc", "train.epochs must be an integer"),
                                                  ("train.epochs=2.5", "must be an integer, got 2.5"),
-                                                 ("model.channels=[4,8,\"x\"]", r"channels\[2\] must be an integer"),
+                                                 ("model.encoder.channels=[4,8,\"x\"]", r"channels\[2\] must be an integer"),
                                                  ("train.cache_embeddings=1", "true or false")])
 def test_config_values_are_type_checked(override: str, words: str):
     with pytest.raises(ConfigError, match=words):

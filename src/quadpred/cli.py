@@ -453,7 +453,7 @@ def _add_pretrain(sub: argparse._SubParsersAction, common: argparse.ArgumentPars
                                    "follow-up study's mixture), with early stopping on the valid split. SCAE: "
                                    "Gaussian noise (sd 0.3) on the input, MSE to the clean input, Adam lr 1e-3. "
                                    "CPC: GRU context over 1-s segment codes predicts future codes (InfoNCE, or "
-                                   "--set model.cpc_objective=binary). Writes a self-describing model directory; "
+                                   "--set model.cpc.objective=binary). Writes a self-describing model directory; "
                                    "re-running resumes an interrupted run.")
     _add_training(p)
     p.add_argument("--method", choices=PRETRAINING_CHOICES, default="scae",

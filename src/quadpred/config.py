@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import types
 import typing
 from pathlib import Path
@@ -19,6 +20,8 @@ import numpy as np
 from .errors import ConfigError
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 FLOAT32_EPS = float(np.finfo(np.float32).eps)
 
@@ -123,51 +126,103 @@ class SmileConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """Network sizes (SYSTEM.md, Models); the defaults are the study's.
-
-    ``channels``/``pools``: the SCAE encoder; ``dense_units``, ``trunk_layers``, ``head_layers``:
-    the multi-task part of the transfer model; ``cpc_*``: the CPC pretraining model;
-    ``input_norm``: the emotion model standardises each mel band with the mean and standard
-    deviation of its training inputs (kept with the weights), as the study's scripts did not.
-    """
+class EncoderConfig:
+    """The convolutional encoder shared by the SCAE, CPC and the emotion CNN (SYSTEM.md, Models):
+    ``channels`` per conv block, ``pools`` its mel pooling factors (one per block plus a final
+    one), ``dropout`` after each block."""
 
     channels: tuple[int, ...] = (32, 64, 128)
     pools: tuple[int, ...] = (4, 4, 2, 2)
-    conv_dropout: float = 0.25
-    dense_units: int = 512
-    trunk_layers: int = 3
-    head_layers: int = 2
-    dense_dropout: float = 0.25
-    cpc_code_dim: int = 256
-    cpc_context_dim: int = 256
-    cpc_steps: int = 3
-    cpc_segments: int = 6
-    cpc_objective: str = "infonce"
-    dae_hidden: int = 100
-    dae_seconds: float = 5.0
-    dae_head_hidden: int = 100
-    input_norm: bool = False
+    dropout: float = 0.25
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
         object.__setattr__(self, "pools", tuple(int(p) for p in self.pools))
         if len(self.pools) != len(self.channels) + 1:
-            raise ConfigError(f"pools needs one factor per conv block plus a final one: {len(self.channels) + 1} "
-                              f"values for channels {list(self.channels)}, got {list(self.pools)}")
-        if self.cpc_objective not in ("infonce", "binary"):
-            raise ConfigError(f"cpc_objective {self.cpc_objective!r} unknown: use 'infonce' or 'binary'")
-        if self.cpc_steps >= self.cpc_segments:
-            raise ConfigError(f"cpc_steps ({self.cpc_steps}) must be below cpc_segments ({self.cpc_segments})")
-        for name in ("dense_units", "trunk_layers", "head_layers", "cpc_code_dim", "cpc_context_dim", "cpc_steps"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+            raise ConfigError(f"model.encoder.pools needs one factor per conv block plus a final one: "
+                              f"{len(self.channels) + 1} values for channels {list(self.channels)}, got {list(self.pools)}")
 
     def mel_reduction(self) -> int:
+        """The product of the pooling factors: mel bands in per band out."""
         reduction = 1
         for factor in self.pools:
             reduction *= factor
         return reduction
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadConfig:
+    """The multi-task part of the emotion model on the encoder's output: ``trunk_layers`` shared
+    dense layers of ``units``, then ``task_layers`` per task (quadrant, arousal, valence)."""
+
+    units: int = 512
+    trunk_layers: int = 3
+    task_layers: int = 2
+    dropout: float = 0.25
+
+
+@dataclasses.dataclass(frozen=True)
+class CPCConfig:
+    """Contrastive predictive coding: code and context sizes, ``steps`` predicted ahead from
+    sequences of ``segments`` chunks, the ``objective`` ('infonce' or 'binary')."""
+
+    code_dim: int = 256
+    context_dim: int = 256
+    steps: int = 3
+    segments: int = 6
+    objective: str = "infonce"
+
+    def __post_init__(self) -> None:
+        if self.objective not in ("infonce", "binary"):
+            raise ConfigError(f"model.cpc.objective {self.objective!r} unknown: use 'infonce' or 'binary'")
+        if self.steps >= self.segments:
+            raise ConfigError(f"model.cpc.steps ({self.steps}) must be below model.cpc.segments ({self.segments})")
+
+
+@dataclasses.dataclass(frozen=True)
+class DAEConfig:
+    """The LSTM denoising autoencoder of hand-crafted feature sequences (Coutinho & Schuller 2017):
+    ``hidden`` units, sequences of ``seconds``, the emotion head's ``head_hidden`` units."""
+
+    hidden: int = 100
+    seconds: float = 5.0
+    head_hidden: int = 100
+
+
+# the flat keys of ModelConfig before it had sections (model directories and configs written then,
+# old --set keys) -> their place now
+RENAMED_MODEL_KEYS: dict[str, str] = {
+    "channels": "encoder.channels", "pools": "encoder.pools", "conv_dropout": "encoder.dropout",
+    "dense_units": "head.units", "trunk_layers": "head.trunk_layers", "head_layers": "head.task_layers",
+    "dense_dropout": "head.dropout", "cpc_code_dim": "cpc.code_dim", "cpc_context_dim": "cpc.context_dim",
+    "cpc_steps": "cpc.steps", "cpc_segments": "cpc.segments", "cpc_objective": "cpc.objective",
+    "dae_hidden": "dae.hidden", "dae_seconds": "dae.seconds", "dae_head_hidden": "dae.head_hidden",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Network sizes (SYSTEM.md, Models), one section per part; the defaults are the study's.
+
+    ``input_norm``: the emotion model standardises each mel band with the mean and standard
+    deviation of its training inputs (kept with the weights), as the study's scripts did not.
+    """
+
+    RENAMED_KEYS: typing.ClassVar[dict[str, str]] = RENAMED_MODEL_KEYS
+
+    encoder: EncoderConfig = dataclasses.field(default_factory=EncoderConfig)
+    head: HeadConfig = dataclasses.field(default_factory=HeadConfig)
+    cpc: CPCConfig = dataclasses.field(default_factory=CPCConfig)
+    dae: DAEConfig = dataclasses.field(default_factory=DAEConfig)
+    input_norm: bool = False
+
+    def __post_init__(self) -> None:
+        for name, value in (("head.units", self.head.units), ("head.trunk_layers", self.head.trunk_layers),
+                            ("head.task_layers", self.head.task_layers), ("cpc.code_dim", self.cpc.code_dim),
+                            ("cpc.context_dim", self.cpc.context_dim), ("cpc.steps", self.cpc.steps),
+                            ("dae.hidden", self.dae.hidden), ("dae.head_hidden", self.dae.head_hidden)):
+            if value <= 0:
+                raise ConfigError(f"model.{name} must be positive, got {value}")
 
 
 # default learning rate of each transfer stage (SYSTEM.md; the baseline as full); a pretraining's is
@@ -259,7 +314,7 @@ SELECTIONS = ("loss", "song-loss", "song-f1")
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """Model and training settings of one run; ``--set model.dense_units=128 train.epochs=5``."""
+    """Model and training settings of one run; ``--set model.head.units=128 train.epochs=5``."""
 
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
@@ -284,7 +339,9 @@ def config_hash(data: dict[str, Any]) -> str:
 
 
 def from_dict(cls: type[T], data: dict[str, Any], *, where: str = "config") -> T:
-    """Build dataclass ``cls`` from ``data``, rejecting unknown keys by name."""
+    """Build dataclass ``cls`` from ``data``, rejecting unknown keys by name; keys the class has
+    renamed (its ``RENAMED_KEYS``, e.g. a flat key now in a section) are read at their new place."""
+    data = _moved_renamed_keys(cls, data)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - set(fields))
     if unknown:
@@ -296,6 +353,24 @@ def from_dict(cls: type[T], data: dict[str, Any], *, where: str = "config") -> T
         kwargs[name] = from_dict(sub, value, where=f"{where}.{name}") if sub and isinstance(value, dict) \
             else checked(value, hints[name], f"{where}.{name}")
     return cls(**kwargs)
+
+
+def _moved_renamed_keys(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with each old key of ``cls.RENAMED_KEYS`` moved to its dotted new place; the old
+    key wins over a value already there (it is what the file or user wrote)."""
+    renamed = getattr(cls, "RENAMED_KEYS", {})
+    if not any(key in renamed for key in data):
+        return data
+    data = json.loads(json.dumps(data))
+    for old in [key for key in data if key in renamed]:
+        *sections, last = renamed[old].split(".")
+        node = data
+        for section in sections:
+            node = node.setdefault(section, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{old} moved to {renamed[old]}, but {section} is not a section here: fix the config")
+        node[last] = data.pop(old)
+    return data
 
 
 _TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
@@ -380,7 +455,7 @@ def apply_overrides(config: T, overrides: list[str]) -> T:
         except json.JSONDecodeError:
             value = raw
         node = data
-        parts = key.strip().split(".")
+        parts = _renamed_path(type(config), key.strip().split("."))
         for part in parts[:-1]:
             if not isinstance(node.get(part), dict):
                 raise ConfigError(f"override {key!r}: {part!r} is not a section of {type(config).__name__}")
@@ -389,3 +464,49 @@ def apply_overrides(config: T, overrides: list[str]) -> T:
             raise ConfigError(f"override {key!r}: unknown key; known keys: {', '.join(node)}")
         node[parts[-1]] = value
     return from_dict(type(config), data, where="overrides")
+
+
+def setting(config: Any, key: str) -> Any:
+    """The value of dotted ``key`` in a config dataclass (``setting(model, "dae.hidden")``)."""
+    value = config
+    for part in key.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def with_settings(config: T, values: dict[str, Any]) -> T:
+    """A copy of ``config`` with dotted keys set to ``values`` (checked as a file's would be)."""
+    data = to_dict(config)
+    for key, value in values.items():
+        *sections, last = key.split(".")
+        node = data
+        for section in sections:
+            node = node[section]
+        if last not in node:
+            raise ConfigError(f"{key}: unknown key of {type(config).__name__}")
+        node[last] = value
+    return from_dict(type(config), data, where=type(config).__name__)
+
+
+def _renamed_path(cls: type, parts: list[str]) -> list[str]:
+    """Dotted key ``parts`` under ``cls`` with a renamed key (``model.dense_units``) replaced by its
+    new path (``model.head.units``), said once in a warning."""
+    resolved: list[str] = []
+    while parts:
+        renamed = getattr(cls, "RENAMED_KEYS", {})
+        if parts[0] in renamed:
+            new = renamed[parts[0]].split(".")
+            old_key, new_key = ".".join([*resolved, parts[0]]), ".".join([*resolved, *new])
+            if old_key not in _WARNED_RENAMES:
+                _WARNED_RENAMES.add(old_key)
+                log.warning("%s is now %s: the old key still works, the new one is what --help and files show",
+                            old_key, new_key)
+            parts = [*new, *parts[1:]]
+        part, parts = parts[0], parts[1:]
+        resolved.append(part)
+        hint = typing.get_type_hints(cls).get(part) if dataclasses.is_dataclass(cls) else None
+        cls = _dataclass_in(hint) if hint is not None else None
+    return resolved
+
+
+_WARNED_RENAMES: set[str] = set()

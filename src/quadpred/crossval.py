@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import RunConfig, to_dict
+from .config import RunConfig, from_dict, to_dict
 from .errors import TrainingError
 from .files import atomic_path, write_text_atomic
 from .labels import QUADRANTS, TASKS
@@ -106,9 +106,19 @@ def _check_folds(out: Path, folds: dict[str, int], k: int, seed: int, method: st
         path = out / name
         if not path.is_file():
             write_json(path, record)
-        elif json.loads(path.read_text()) != record:
+        elif _comparable_record(json.loads(path.read_text())) != _comparable_record(record):
             what = "other folds (other clips, k or seed)" if name == "folds.json" else "another method or recipe"
             raise TrainingError(f"{path} holds {what}: choose another output folder")
+
+
+def _comparable_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A folds.json or method.json as this version writes it: a network recipe read as a
+    RunConfig (settings renamed since, or added with their defaults, are the same recipe)."""
+    recipe = record.get("recipe")
+    if isinstance(recipe, dict) and "model" in recipe:
+        recipe = json.loads(json.dumps(to_dict(from_dict(RunConfig, recipe, where="method.json recipe"))))
+        record = {**record, "recipe": recipe}
+    return record
 
 
 def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = None,

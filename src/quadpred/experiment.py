@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import FeatureConfig, RunConfig, from_dict, load_json, to_dict
+from .config import FeatureConfig, RunConfig, from_dict, load_json, to_dict, with_settings
 from .errors import ConfigError
 from .featurekinds import DEFAULT_KIND, FEATURE_KINDS
 from .layout import Setting, pretrain_folder, transfer_folder
@@ -238,7 +238,7 @@ def _seeded(run: RunConfig, seed: int) -> RunConfig:
 def _variant(run: RunConfig, family: str | None) -> RunConfig:
     """``run`` with the model settings of the family's methods (e.g. a DAE variant's); others unchanged."""
     overrides = family_method(family).model if family else {}
-    return dataclasses.replace(run, model=dataclasses.replace(run.model, **overrides)) if overrides else run
+    return dataclasses.replace(run, model=with_settings(run.model, overrides)) if overrides else run
 
 
 # --- presets -------------------------------------------------------------------------------
@@ -251,8 +251,8 @@ def paper_preset(speech: dict[str, list[str]], music: dict[str, list[str]], feat
                             methods=["baseline", "scae-feat-ext", "scae-full"], repeats=4)
 
 
-DEMO_SMALL = {"model": {"channels": [8, 16, 32], "dense_units": 128, "cpc_code_dim": 64, "cpc_context_dim": 64,
-                        "cpc_segments": 4, "cpc_steps": 2},
+DEMO_SMALL = {"model": {"encoder": {"channels": [8, 16, 32]}, "head": {"units": 128},
+                        "cpc": {"code_dim": 64, "context_dim": 64, "segments": 4, "steps": 2}},
               "train": {"epochs": 6, "patience": 3, "batch_size": 32}}
 
 
@@ -271,8 +271,8 @@ def demo_preset(manifests: Path, features_root: str, *, repeats: int = 2, epochs
 
 # affordable on 2 CPU cores (one repeat of the grid in about an hour where bf16 is native, which
 # precision 'auto' takes); on a GPU raise the epochs
-REAL_PRETRAIN = {"model": {"cpc_segments": 4, "cpc_steps": 2}, "train": {"epochs": 4, "patience": 2}}
-REAL_TRANSFER = {"model": {"cpc_segments": 4, "cpc_steps": 2}, "train": {"epochs": 5, "patience": 2}}
+REAL_PRETRAIN = {"model": {"cpc": {"segments": 4, "steps": 2}}, "train": {"epochs": 4, "patience": 2}}
+REAL_TRANSFER = {"model": {"cpc": {"segments": 4, "steps": 2}}, "train": {"epochs": 5, "patience": 2}}
 
 
 def real_preset(manifests: dict[str, Path], features_root: str, *, repeats: int = 4) -> ExperimentConfig:

@@ -58,7 +58,7 @@ class FeatureKind:
 FEATURE_KINDS: dict[str, FeatureKind] = {k.name: k for k in (
     FeatureKind("logmel", FeatureConfig, "log-mel features", _extract_logmel, lambda features, model: features),
     FeatureKind("smile", SmileConfig, "hand-crafted features", _extract_smile,
-                lambda features, model: features.with_sequence(model.dae_seconds)),
+                lambda features, model: features.with_sequence(model.dae.seconds)),
 )}
 DEFAULT_KIND = "logmel"  # what a config without a "kind" key describes (stores written before kinds existed)
 

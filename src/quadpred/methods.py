@@ -64,10 +64,10 @@ def _scae_data(model: nn.Module, train: Sequence[Clip], valid: Sequence[Clip], s
 
 def _cpc_data(model: nn.Module, train: Sequence[Clip], valid: Sequence[Clip], store: FeatureStore,
               run: RunConfig) -> PretrainData:
-    segments = run.model.cpc_segments
+    segments = run.model.cpc.segments
     return PretrainData(SegmentDataset(store, train, segments=segments) if train else None,
                         SegmentDataset(store, valid, segments=segments) if valid else None,
-                        Contrastive(run.model.cpc_objective))
+                        Contrastive(run.model.cpc.objective))
 
 
 def _dae_data(model: nn.Module, train: Sequence[Clip], valid: Sequence[Clip], store: FeatureStore,
@@ -75,8 +75,8 @@ def _dae_data(model: nn.Module, train: Sequence[Clip], valid: Sequence[Clip], st
     steps, hop, _ = chunking(store.config, run.model)
     train_set, valid_set = (ChunkDataset(store, clips, chunk_frames=steps, hop_frames=hop) for clips in (train, valid))
     if len(train_set) == 0:
-        raise TrainingError(f"no speech clip is as long as a {run.model.dae_seconds:g}-s DAE sequence: "
-                            "lower model.dae_seconds")
+        raise TrainingError(f"no speech clip is as long as a {run.model.dae.seconds:g}-s DAE sequence: "
+                            "lower model.dae.seconds")
     sample = np.random.default_rng(run.train.seed).permutation(len(train_set))[:4096]
     model.fit_standardisation(train_set.gather(np.sort(sample))[0])
     return PretrainData(train_set, valid_set, SequenceDenoising(run.train.noise_sd))
@@ -106,7 +106,7 @@ class TransferModel:
 TRANSFER_MODELS: dict[str, TransferModel] = {
     "logmel": TransferModel("emotion", build_emotion_net, latent_features),
     "smile": TransferModel("dae-emotion", build_dae_emotion_net,
-                           lambda model, features: chunking(features, model)[0] * model.dae_hidden),
+                           lambda model, features: chunking(features, model)[0] * model.dae.hidden),
 }
 
 
@@ -152,8 +152,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("cpc-feat-ext", "cpc", "cpc", ("feat-ext",)),
     Method("cpc-full", "cpc", "cpc", ("feat-ext", "full")),
     # the DAE variants of Coutinho & Schuller 2017: sequence length and hidden size
-    Method("dae-classifier", "dae-classifier", "dae", ("feat-ext",), {"dae_hidden": 100, "dae_seconds": 5.0}),
-    Method("dae-sparsity", "dae-sparsity", "dae", ("feat-ext",), {"dae_hidden": 800, "dae_seconds": 10.0}),
+    Method("dae-classifier", "dae-classifier", "dae", ("feat-ext",), {"dae.hidden": 100, "dae.seconds": 5.0}),
+    Method("dae-sparsity", "dae-sparsity", "dae", ("feat-ext",), {"dae.hidden": 800, "dae.seconds": 10.0}),
 )}
 
 

@@ -26,7 +26,7 @@ from torch import nn
 
 from .augment import AUGMENTERS
 from .batches import Batches, TensorRows
-from .config import ModelConfig, RunConfig, to_dict
+from .config import ModelConfig, RunConfig, setting, with_settings
 from .device import distributed_rank_world, infer, resolve_device, resolve_precision
 from .errors import TrainingError
 from .evaluate import require_quadrants, score_splits
@@ -104,17 +104,22 @@ def check_same_features(model_dir: str | Path, source: Features, store: FeatureS
 def _encoder_config(run: RunConfig, source: dict[str, Any]) -> RunConfig:
     """``run`` with the encoder settings of a pretrained model (the weights decide the shape)."""
     pretrained, _ = configs_of(source)
-    inherited = {name: getattr(pretrained, name) for name in ENCODER_FIELDS}
+    inherited = {key: setting(pretrained, key) for key in ENCODER_SETTINGS}
     default = ModelConfig()
-    overridden = [f"model.{name}={json.dumps(to_dict(run.model)[name])} -> {json.dumps(to_dict(pretrained)[name])}"
-                  for name, value in inherited.items()
-                  if getattr(run.model, name) != value and getattr(run.model, name) != getattr(default, name)]
+
+    def shown(value: Any) -> str:
+        return json.dumps(list(value) if isinstance(value, tuple) else value)
+
+    overridden = [f"model.{key}={shown(setting(run.model, key))} -> {shown(value)}"
+                  for key, value in inherited.items()
+                  if setting(run.model, key) != value and setting(run.model, key) != setting(default, key)]
     if overridden:  # a setting the user gave that the pretrained weights cannot follow
         log.warning("the pretrained encoder decides its shape; ignored: %s", ", ".join(overridden))
-    return RunConfig(model=ModelConfig(**{**to_dict(run.model), **inherited}), train=run.train)
+    return RunConfig(model=with_settings(run.model, inherited), train=run.train)
 
 
-ENCODER_FIELDS = ("channels", "pools", "dae_hidden", "dae_seconds")
+# the model settings a pretrained encoder's weights fix
+ENCODER_SETTINGS = ("encoder.channels", "encoder.pools", "dae.hidden", "dae.seconds")
 
 
 def _emotion_model(run: RunConfig, features: Features) -> nn.Module:

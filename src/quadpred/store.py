@@ -399,7 +399,7 @@ class SegmentDataset(torch.utils.data.Dataset):
         if not rows:
             seconds = span * store.config.hop_length / store.config.sample_rate
             raise StoreError(f"no clip is long enough for {segments} CPC segments (~{seconds:.0f} s): "
-                             "lower model.cpc_segments or use longer recordings")
+                             "lower model.cpc.segments or use longer recordings")
         self.clip_rows = np.asarray(rows)
         self.starts = np.asarray(starts)
         self.arrays = OpenArrays(store, self.clips)

@@ -12,11 +12,11 @@ from .scae import SCAE, Decoder, Encoder
 
 def latent_shape(model: ModelConfig, features: FeatureConfig) -> tuple[int, int, int]:
     """(channels, mels, frames) of the encoder's output for one chunk."""
-    reduction = model.mel_reduction()
+    reduction = model.encoder.mel_reduction()
     if features.n_mels % reduction:
         raise ConfigError(f"n_mels {features.n_mels} is not divisible by the encoder's mel pooling "
-                          f"{list(model.pools)} (product {reduction}): change n_mels or pools")
-    return model.channels[-1], features.n_mels // reduction, features.chunk_frames
+                          f"{list(model.encoder.pools)} (product {reduction}): change n_mels or model.encoder.pools")
+    return model.encoder.channels[-1], features.n_mels // reduction, features.chunk_frames
 
 
 def latent_features(model: ModelConfig, features: FeatureConfig) -> int:
@@ -25,23 +25,24 @@ def latent_features(model: ModelConfig, features: FeatureConfig) -> int:
 
 
 def build_encoder(model: ModelConfig) -> Encoder:
-    return Encoder(model.channels, model.pools, dropout=model.conv_dropout)
+    return Encoder(model.encoder.channels, model.encoder.pools, dropout=model.encoder.dropout)
 
 
 def build_scae(model: ModelConfig, features: FeatureConfig) -> SCAE:
     latent_shape(model, features)
-    return SCAE(build_encoder(model), Decoder(model.channels, model.pools, dropout=model.conv_dropout))
+    return SCAE(build_encoder(model), Decoder(model.encoder.channels, model.encoder.pools, dropout=model.encoder.dropout))
 
 
 def build_emotion_net(model: ModelConfig, features: FeatureConfig) -> EmotionNet:
-    head = MultiTaskHead(latent_features(model, features), units=model.dense_units,
-                         trunk_layers=model.trunk_layers, head_layers=model.head_layers, dropout=model.dense_dropout)
+    head = MultiTaskHead(latent_features(model, features), units=model.head.units,
+                         trunk_layers=model.head.trunk_layers, head_layers=model.head.task_layers,
+                         dropout=model.head.dropout)
     return EmotionNet(build_encoder(model), head, BandNorm(features.n_mels) if model.input_norm else None)
 
 
 def build_cpc(model: ModelConfig, features: FeatureConfig) -> CPC:
-    return CPC(build_encoder(model), latent_features(model, features), code_dim=model.cpc_code_dim,
-               context_dim=model.cpc_context_dim, steps=model.cpc_steps)
+    return CPC(build_encoder(model), latent_features(model, features), code_dim=model.cpc.code_dim,
+               context_dim=model.cpc.context_dim, steps=model.cpc.steps)
 
 
 def _smile(features: FeatureConfig | SmileConfig) -> SmileConfig:
@@ -51,9 +52,9 @@ def _smile(features: FeatureConfig | SmileConfig) -> SmileConfig:
 
 
 def build_dae(model: ModelConfig, features: FeatureConfig | SmileConfig) -> DAE:
-    return DAE(_smile(features).rows, model.dae_hidden)
+    return DAE(_smile(features).rows, model.dae.hidden)
 
 
 def build_dae_emotion_net(model: ModelConfig, features: FeatureConfig | SmileConfig) -> DAEEmotionNet:
     rows = _smile(features).rows
-    return DAEEmotionNet(SequenceEncoder(rows, model.dae_hidden), SequenceHead(model.dae_hidden, model.dae_head_hidden))
+    return DAEEmotionNet(SequenceEncoder(rows, model.dae.hidden), SequenceHead(model.dae.hidden, model.dae.head_hidden))
