@@ -3,11 +3,14 @@ experiment: float16 weights, the config, the training history, the held-out metr
 terms of the data they were trained on.
 
     python scripts/ship_default_models.py RUNS_DIR [--retrain-all] [--speech eng man mix]
-    python scripts/ship_default_models.py --cv CV_DIR --speech eng [--reference CV_DIR ...]
+    python scripts/ship_default_models.py --cv CV_DIR [--cv CV_DIR ...] [--members N ...] --speech eng \
+        [--reference CV_DIR ...]
 
 With ``--cv``, the k fold models of a `quadpred cv` run are shipped as an ensemble
 (``member<k>/`` folders; `quadpred predict` averages them, ``--fast`` takes one), with a model
 card (MODEL.md) giving the cross-validated estimate and the reference methods' on the same folds.
+Several ``--cv`` folders (cross-validated on the same folds) make one ensemble of their fold
+models, ``--members`` of each; its estimate is their out-of-fold fusion with the members' shares.
 
 RUNS_DIR is the output of `quadpred experiment --preset real`. For each speech language the best
 method of the grid (song-level quadrant F on the validation split, mean over the repeats; the
@@ -101,57 +104,86 @@ def ship(source: Path, speech: str, *, metrics_from: Path | None = None) -> Path
     return target
 
 
-def ship_cv(cv: Path, speech: str, references: list[Path], members: int | None = None) -> Path:
-    """The fold models of cross-validation ``cv`` as the ensemble ``<speech>2eng``, with a card;
-    ``members``: the first that many folds only (1: one model, a fifth of the ensemble's size)."""
-    summary = json.loads((cv / "cv.json").read_text())
-    stage = {"baseline": "baseline", "feat-ext": "feat-ext", "full": "full"}[summary["method"]]
+def ship_cv(cvs: list[Path], speech: str, references: list[Path], members: list[int] | None = None) -> Path:
+    """The fold models of the cross-validations ``cvs`` (run on the same folds) as the ensemble
+    ``<speech>2eng``, with a card; ``members``: per cross-validation, how many of its folds (the
+    first ones) to ship (default: all). Several cross-validations make a fusion ensemble, whose
+    estimate is the fusion of their out-of-fold songs weighted by the members' shares."""
+    from quadpred.crossval import fuse
+
+    summaries = [json.loads((cv / "cv.json").read_text()) for cv in cvs]
+    counts = [min(n, s["k"]) for n, s in zip(members or [s["k"] for s in summaries], summaries)]
+    if len(counts) != len(cvs):
+        raise SystemExit(f"--members: give one count per --cv ({len(cvs)}), got {members}")
     target = PACKAGE / f"{speech}2eng"
     if target.exists():
         shutil.rmtree(target)
-    shipped = min(members or summary["k"], summary["k"])
-    for fold in range(shipped):
-        source = cv / f"fold{fold}" / stage
-        member = target / f"member{fold}"
-        member.mkdir(parents=True)
-        model, info = load_model(source)
-        save_weights(model, member, half=True)
-        write_json(member / "config.json", {**info, "weights_dtype": "float16", "shipped_from": str(source)})
-        shutil.copy2(source / "summary.json", member / "summary.json")
+    index = 0
+    for cv, summary, count in zip(cvs, summaries, counts):
+        stage = {"baseline": "baseline", "feat-ext": "feat-ext", "full": "full"}[summary["method"]]
+        for fold in range(count):
+            source = cv / f"fold{fold}" / stage
+            member = target / f"member{index}"
+            member.mkdir(parents=True)
+            model, info = load_model(source)
+            save_weights(model, member, half=True)
+            write_json(member / "config.json", {**info, "weights_dtype": "float16", "shipped_from": str(source)})
+            shutil.copy2(source / "summary.json", member / "summary.json")
+            index += 1
     (target / "TERMS.md").write_text(TERMS.format(speech=SPEECH[speech]))
+    summary = summaries[0] if len(cvs) == 1 else {**fuse(cvs, weights=counts), "recipe": {
+        cv.name: s["recipe"] for cv, s in zip(cvs, summaries)}}
     write_json(target / "cv.json", summary)
+    (target / "MODEL.md").write_text(model_card(speech, cvs, summaries, counts, summary, references))
+    return target
+
+
+def model_card(speech: str, cvs: list[Path], summaries: list[dict], counts: list[int], summary: dict,
+               references: list[Path]) -> str:
+    """MODEL.md of a shipped model: what it is, its cross-validated estimate, the references on the
+    same folds, how it was chosen and its recipe."""
+    shipped, k = sum(counts), summaries[0]["k"]
+    parts = [f"{count} fold model{'s' if count > 1 else ''} of the {s['method']} cross-validation `{cv.name}`"
+             for cv, s, count in zip(cvs, summaries, counts)]
+    if len(cvs) > 1:
+        what = f"an ensemble of {shipped} fold models of {len(cvs)} methods"
+    elif shipped > 1:
+        what = f"the {shipped} fold models of a cross-validation, as one ensemble"
+    else:
+        what = f"fold model 0 of a {k}-fold cross-validation (one member, to keep the package small)"
     pooled = summary["pooled"]
     low, high = pooled["song_f1_interval"]
-    what = f"the {shipped} fold models of a cross-validation, as one ensemble" if shipped > 1 else \
-        f"fold model 0 of a {summary['k']}-fold cross-validation (one member, to keep the package small)"
     lines = [f"# {speech}2eng: {what}\n",
-             f"Method: {summary['method']} ({SPEECH[speech]} pretraining; music: 4Q-Emotion, 646 clips). "
-             f"Each member was trained on {summary['k'] - 1} of {summary['k']} artist-grouped folds (15 % of them "
-             "choosing the epoch) and never saw its held-out fold"
+             f"Members: {'; '.join(parts)} ({SPEECH[speech]} pretraining where a method pretrains; music: "
+             f"4Q-Emotion, 646 clips). Each member was trained on {k - 1} of {k} artist-grouped folds (15 % of "
+             "them choosing the epoch) and never saw its held-out fold"
              + ("; `quadpred predict` averages the members' probabilities, `--fast` uses member 0 alone.\n"
                 if shipped > 1 else ".\n"),
              "## How good, on songs by artists it did not see\n",
              f"- song-level quadrant macro F, mean over folds: {summary['song_f1_mean']:.3f} "
              f"(sd {summary['song_f1_sd']:.3f}); log-loss {summary['song_loss_mean']:.3f}",
              f"- pooled out-of-fold: {pooled['song_f1']:.3f} (95 % song bootstrap {low:.3f}-{high:.3f}, "
-             f"{pooled['songs']} songs)",
-             "- these are single members' scores on their held-out folds: the ensemble of all members has no "
-             "held-out songs left in our data, so its own accuracy is estimated by these numbers, and checked "
-             "on songs outside the project by the maintainers.\n",
-             "## Reference methods on the same folds\n", "| method | mean song F (sd) | pooled F (95 % interval) |",
-             "|---|---|---|"]
-    for reference in references:
+             f"{pooled['songs']} songs)"]
+    if len(cvs) > 1:
+        lines.append(f"- the methods' out-of-fold song probabilities averaged with the members' shares "
+                     f"({summary['method']}): one model of each method per held-out song, as the ensemble "
+                     "combines them; the shares follow from the package's size budget, not from these scores")
+    lines += ["- these are fold models' scores on their held-out folds: the ensemble of all members has no "
+              "held-out songs left in our data, so its own accuracy is estimated by these numbers, and checked "
+              "on songs outside the project by the maintainers.\n",
+              "## Reference methods on the same folds\n", "| method | mean song F (sd) | pooled F (95 % interval) |",
+              "|---|---|---|"]
+    for reference in [*cvs, *references] if len(cvs) > 1 else references:
         other = json.loads((reference / "cv.json").read_text())
         r_low, r_high = other["pooled"]["song_f1_interval"]
         lines.append(f"| {reference.name} | {other['song_f1_mean']:.3f} ({other['song_f1_sd']:.3f}) | "
                      f"{other['pooled']['song_f1']:.3f} ({r_low:.3f}-{r_high:.3f}) |")
     lines += ["", "## How it was chosen\n", "Recipes and methods were compared by this cross-validation only "
               "(docs/results.md, 'Cross-validation'); no test split took part. A default is replaced only by a "
-              "method whose pooled out-of-fold F is at least that of every rival cross-validated on the same "
-              "folds.", "",
+              "method (or a fusion of methods) whose pooled out-of-fold F is at least that of every rival "
+              "cross-validated on the same folds.", "",
               "## Recipe\n", "```json", json.dumps(summary["recipe"], indent=1), "```", ""]
-    (target / "MODEL.md").write_text("\n".join(lines))
-    return target
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -160,8 +192,11 @@ def main() -> None:
     parser.add_argument("--retrain-all", action="store_true", help="retrain the chosen methods on all music clips")
     parser.add_argument("--speech", nargs="+", choices=tuple(SPEECH), default=list(SPEECH),
                         help="ship these speech languages only (default: all three)")
-    parser.add_argument("--cv", type=Path, help="ship the fold models of this `quadpred cv` folder as an ensemble")
-    parser.add_argument("--members", type=int, help="ship the first N fold models only (default: all)")
+    parser.add_argument("--cv", type=Path, action="append", default=[],
+                        help="ship the fold models of this `quadpred cv` folder as an ensemble (repeat it for an "
+                             "ensemble of several methods cross-validated on the same folds)")
+    parser.add_argument("--members", type=int, nargs="+",
+                        help="per --cv, ship its first N fold models only (default: all)")
     parser.add_argument("--reference", type=Path, action="append", default=[],
                         help="a `quadpred cv` folder of a reference method, for the model card")
     args = parser.parse_args()
@@ -170,7 +205,7 @@ def main() -> None:
             parser.error("--cv ships one model: give one --speech")
         target = ship_cv(args.cv, args.speech[0], args.reference, members=args.members)
         size = sum(p.stat().st_size for p in target.rglob("weights.pt")) / 1e6
-        print(f"{args.speech[0]}2eng: {args.cv} -> {target} ({size:.1f} MB)")
+        print(f"{args.speech[0]}2eng: {' + '.join(map(str, args.cv))} -> {target} ({size:.1f} MB)")
         return
     if args.runs is None:
         parser.error("give RUNS_DIR, or --cv CV_DIR")

@@ -159,6 +159,15 @@ def test_late_fusion_averages_song_probabilities_on_the_same_folds(tmp_path: Pat
     from quadpred.metrics import macro_scores
 
     assert fused["pooled"]["song_f1"] == pytest.approx(macro_scores(targets, expected, 4)["f1"])
+    # fixed weights (an ensemble's shares of members): the weighted mean, named with its shares
+    weighted = fuse([tmp_path / "a", tmp_path / "b"], weights=[3, 2])
+    expected = (0.6 * a + 0.4 * b).argmax(axis=1)
+    assert weighted["pooled"]["song_f1"] == pytest.approx(macro_scores(targets, expected, 4)["f1"])
+    assert weighted["method"] == "mean of 0.60 x a + 0.40 x b"
+    assert fuse([tmp_path / "a", tmp_path / "b"], weights=[1, 0])["pooled"]["song_f1"] == pytest.approx(
+        macro_scores(targets, a.argmax(axis=1), 4)["f1"])
+    with pytest.raises(TrainingError, match="one non-negative weight per folder"):
+        fuse([tmp_path / "a", tmp_path / "b"], weights=[1])
     write_cv(tmp_path / "c", {f"s{i}": (i + 1) % 2 for i in range(40)}, b, targets)
     with pytest.raises(TrainingError, match="same folds"):
         fuse([tmp_path / "a", tmp_path / "c"])

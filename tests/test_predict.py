@@ -108,6 +108,9 @@ def test_cli_predict_explains_its_errors(tiny_model: Path, tmp_path: Path, capsy
     assert main(["-q", "predict", str(tmp_path), "--model", str(tiny_model), "-o", str(tmp_path / "o")]) == 1
     assert "no audio files" in capsys.readouterr().err
     sf.write(tmp_path / "a.wav", song(3, 16000), 16000)
+    # an empty argument (an unset shell variable) is not the current folder
+    assert main(["-q", "predict", "", "--model", str(tiny_model), "-o", str(tmp_path / "o")]) == 1
+    assert "input path is empty" in capsys.readouterr().err and not (tmp_path / "o").exists()
     assert main(["-q", "predict", str(tmp_path / "a.wav"), "-o", str(tmp_path / "o"), "--music", "man"]) == 1
     assert "Mandarin-music" in capsys.readouterr().err
     assert main(["-q", "predict", str(tmp_path / "a.wav"), "-o", str(tmp_path / "o"), "--model", str(tmp_path)]) == 1
@@ -221,7 +224,7 @@ def test_onnx_export_matches_pytorch(tiny_model: Path, tmp_path: Path, capsys):
 def test_shipped_models_load_and_predict_without_a_model_argument(tmp_path: Path, capsys):
     from quadpred.predict import SHIPPED_MODELS, shipped_members
 
-    assert len(shipped_members(SHIPPED_MODELS / "eng2eng")) == 5  # the default: a cross-validation's fold models
+    assert len(shipped_members(SHIPPED_MODELS / "eng2eng")) == 5  # the default: fold models of cross-validations
     assert (SHIPPED_MODELS / "eng2eng" / "MODEL.md").is_file()
     for pair in ("eng2eng", "man2eng", "mix2eng"):
         folder = SHIPPED_MODELS / pair

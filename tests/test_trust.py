@@ -204,7 +204,7 @@ def test_progress_bars_stay_out_of_logs_and_skips_set_the_exit_status(tiny_model
 def test_models_lists_the_shipped_models_and_predict_takes_their_names(tmp_path: Path, capsys):
     assert main(["models"]) == 0
     listing = capsys.readouterr().out
-    assert "| eng2eng | 5 |" in listing  # the default ensemble's members
+    assert "| eng2eng | 5 | full + baseline |" in listing  # the default ensemble: members of two methods
     for name in ("man2eng", "mix2eng"):
         assert f"| {name} | 1 |" in listing
     songs(tmp_path / "in", 1)

@@ -351,13 +351,22 @@ def _fused_summary(name: str, fused: list[FoldSongs], seed: int) -> dict[str, An
     return summarise(name, fused, results, recipe=None, seed=seed)
 
 
-def fuse(folders: Sequence[Path], *, seed: int = 0) -> dict[str, Any]:
+def fuse(folders: Sequence[Path], *, weights: Sequence[float] | None = None, seed: int = 0) -> dict[str, Any]:
     """Late fusion of cross-validations run on the same folds: per held-out song, the mean of the
-    methods' quadrant probabilities (no weights to fit, so no fold is used twice). Returns a
-    summary like :func:`run_cv`'s."""
-    fused = [FoldSongs(parts[0].ids, np.mean([p.probabilities for p in parts], axis=0), parts[0].targets)
-             for parts in _aligned_folds(folders)]
-    return _fused_summary("mean of " + " + ".join(Path(f).name for f in folders), fused, seed)
+    methods' quadrant probabilities, or their mean weighted by fixed ``weights`` (e.g. the shares
+    of an ensemble's members; nothing is fitted, so no fold is used twice). Returns a summary like
+    :func:`run_cv`'s."""
+    if weights is None:
+        weights = [1.0] * len(folders)
+    if len(weights) != len(folders) or min(weights) < 0 or sum(weights) <= 0:
+        raise TrainingError(f"fusion weights {list(weights)}: give one non-negative weight per folder")
+    shares = np.asarray(weights, dtype=np.float64) / sum(weights)
+    fused = [FoldSongs(parts[0].ids, np.tensordot(shares, np.stack([p.probabilities for p in parts]), axes=1),
+                       parts[0].targets) for parts in _aligned_folds(folders)]
+    names = [Path(f).name for f in folders]
+    if len(set(shares)) > 1:
+        names = [f"{share:.2f} x {name}" for share, name in zip(shares, names)]
+    return _fused_summary("mean of " + " + ".join(names), fused, seed)
 
 
 STACK_C = 1.0  # the stacker's inverse regularisation: fixed, since no fold is left to choose it

@@ -275,7 +275,8 @@ def shipped_models() -> list[dict[str, Any]]:
                 "its grid run's test split (one split)"
         else:
             score, how = None, "not estimated"
-        records.append({"name": folder.name, "members": len(members), "stage": info.get("stage"),
+        stages = dict.fromkeys(json.loads((m / CONFIG_NAME).read_text()).get("stage") for m in members)
+        records.append({"name": folder.name, "members": len(members), "stage": " + ".join(map(str, stages)),
                         "speech": Setting.parse(folder.name).speech,
                         "clips": info.get("data", {}).get("clips"), "song_f1": score, "estimated_by": how})
     return records
@@ -341,6 +342,10 @@ def collect_inputs(inputs: list[str | Path]) -> list[tuple[Path, str]]:
     Output names are file names with their extension (song.mp3 -> song.mp3.csv, ...), mirroring
     a folder's sub-folders; two inputs with the same output name are an error."""
     found: list[tuple[Path, str]] = []
+    if any(not str(item).strip() for item in inputs):
+        # Path("") is the current folder: an unset shell variable would predict everything below it
+        raise QuadpredError("an input path is empty (an unset variable in the command?): name the audio files "
+                            "or folders, '.' for the current folder")
     for item in map(Path, inputs):
         if item.is_dir():
             files = audio_files_below(item)
