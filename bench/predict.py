@@ -3,7 +3,8 @@ files, quadpred against the published pipeline (librosa features + the Keras mod
 architecture, in the benchmark's own environment: `make bench-env`), in one run.
 
 Ours runs `quadpred.predict.Predictor.predict` on every file (decode in blocks, log-mel, network)
-in fp32 and in bf16, then `quadpred predict`'s batch (with outputs, without tag-gram PNGs).
+in fp32 and in bf16, then `quadpred predict`'s batch at the CLI's precision (auto): with its data
+outputs only, and with the CLI's defaults (tag-gram PNGs and the listen page too).
 
     python bench/predict.py [--files 24] [--keras-python bench/.venv-keras/bin/python]
 """
@@ -92,12 +93,14 @@ def main() -> None:
             if reference:
                 line += f", published {published:.0f} x real time, ratio {speed / published:.2f}"
             print(line)
-        predictor = Predictor.from_dir(model, device="cpu", precision="bf16")
-        start = time.perf_counter()
-        predict_files(predictor, [songs], Path(tmp) / "out", progress=False, plot=False)
-        batch = audio / (time.perf_counter() - start)
-        line = f"quadpred predict batch (bf16, with CSV/JSON/NPY outputs): ours {batch:.0f} x real time"
-        print(line + (f", published {published:.0f} x real time, ratio {batch / published:.2f}" if reference else ""))
+        predictor = Predictor.from_dir(model, device="cpu")  # precision auto, as the CLI
+        from quadpred.plots import tag_gram  # noqa: F401 - matplotlib's import (~1 s) is not per file
+        for plot, what in ((False, "CSV/JSON/NPY outputs"), (True, "CLI defaults: also tag-gram PNGs and the page")):
+            start = time.perf_counter()
+            predict_files(predictor, [songs], Path(tmp) / f"out-{plot}", progress=False, plot=plot, page=plot)
+            batch = audio / (time.perf_counter() - start)
+            line = f"quadpred predict batch ({predictor.precision}, {what}): ours {batch:.0f} x real time"
+            print(line + (f", published {published:.0f} x real time, ratio {batch / published:.2f}" if reference else ""))
         print(f"{args.files} files of 30 s (mp3, 22.05 kHz), {torch.get_num_threads()} threads")
 
 

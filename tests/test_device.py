@@ -63,6 +63,24 @@ def test_autocast_follows_the_resolved_precision(monkeypatch):
         assert torch.nn.functional.linear(x, torch.randn(3, 8)).dtype == torch.bfloat16
 
 
+@pytest.mark.parametrize(("flags", "capability", "isa", "expected"), [
+    (True, "AVX512", None, True),
+    (False, "AVX512", None, False),             # AVX-512 without its bf16 extension
+    (True, "AVX2", None, False),                # ATEN_CPU_CAPABILITY=avx2 on an AVX-512-BF16 CPU
+    (True, "AVX512", "AVX2", False),            # ONEDNN_MAX_CPU_ISA=AVX2: the convolutions would emulate it
+    (True, "AVX512", "avx512_core_amx", True),
+])
+def test_native_bf16_needs_the_flags_and_kernels_allowed_to_use_them(monkeypatch, flags, capability, isa, expected):
+    monkeypatch.setattr(device_module, "_cpu_flag", lambda name: flags)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    if isa is None:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    else:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", isa)
+    assert device_module.cpu_has_native_bf16() is expected
+    assert resolve_precision("auto", CPU) == ("bf16" if expected else "fp32")
+
+
 def test_describe_cpu_names_the_capability_and_the_decision():
     line = describe_cpu()
     assert torch.backends.cpu.get_cpu_capability() in line

@@ -244,3 +244,19 @@ def test_shipped_models_load_and_predict_without_a_model_argument(tmp_path: Path
     assert 0 < difference.max() < 0.5  # one member is not the mean of five, yet close to it
     result = Predictor.shipped("mix", "eng", device="cpu").predict(tmp_path / "a.wav")
     assert result.probabilities["quadrant"].shape == (5, 4)
+
+
+def test_russell_path_is_one_collection_of_segments_however_long_the_song():
+    import matplotlib.pyplot as plt
+
+    from quadpred.plots import russell_path
+
+    rng = np.random.default_rng(0)
+    figure, axis = plt.subplots()
+    valence, arousal = rng.random(3600), rng.random(3600)  # an hour of steps
+    russell_path(axis, valence, arousal)
+    (path,) = axis.collections
+    segments = path.get_segments()
+    assert len(segments) == 3599 and len(axis.lines) <= 4  # start and end markers and the two zero lines
+    np.testing.assert_allclose(segments[0], [[2 * valence[0] - 1, 2 * arousal[0] - 1], [2 * valence[1] - 1, 2 * arousal[1] - 1]])
+    plt.close(figure)

@@ -42,9 +42,19 @@ def _cpu_flag(name: str) -> bool:
     return bool(probe()) if probe is not None else False
 
 
+# oneDNN instruction-set limits (ONEDNN_MAX_CPU_ISA) under which it has no bf16 dot products
+_ONEDNN_ISAS_WITHOUT_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
+
+
 def cpu_has_native_bf16() -> bool:
-    """True where the CPU computes bfloat16 in hardware (AVX512_BF16 or AMX tiles)."""
-    return _cpu_flag("_is_avx512_bf16_supported") or _cpu_flag("_is_amx_tile_supported")
+    """True where the CPU computes bfloat16 in hardware (AVX512_BF16 or AMX tiles) and PyTorch may
+    use it: not where ATEN_CPU_CAPABILITY or ONEDNN_MAX_CPU_ISA hold the kernels below AVX-512
+    (as on a machine that lacks it, and as our benchmarks do to stand in for one)."""
+    if not (_cpu_flag("_is_avx512_bf16_supported") or _cpu_flag("_is_amx_tile_supported")):
+        return False
+    if torch.backends.cpu.get_cpu_capability() != "AVX512":
+        return False
+    return os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").strip().upper() not in _ONEDNN_ISAS_WITHOUT_BF16
 
 
 def describe_cpu() -> str:

@@ -14,15 +14,17 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.collections import LineCollection  # noqa: E402
 
 from .files import atomic_path  # noqa: E402
 from .labels import QUADRANT_COLOURS, QUADRANT_MEANINGS  # noqa: E402
 
 
-def _save(figure: plt.Figure, path: str | Path) -> Path:
+def _save(figure: plt.Figure, path: str | Path, *, tight: bool = True) -> Path:
+    """Write ``figure`` as PNG; ``tight`` crops it to its contents, at the cost of a second draw."""
     path = Path(path)
     with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+        figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight" if tight else None)
     plt.close(figure)
     return path
 
@@ -127,8 +129,10 @@ def russell_path(axis: plt.Axes, valence: np.ndarray, arousal: np.ndarray) -> No
                   va="top" if y == 0 else "bottom")
     v, a = 2 * np.asarray(valence) - 1, 2 * np.asarray(arousal) - 1
     shades = plt.cm.Greys(np.linspace(0.3, 1.0, max(len(v) - 1, 1)))
-    for k in range(1, len(v)):
-        axis.plot(v[k - 1:k + 1], a[k - 1:k + 1], color=shades[k - 1], linewidth=1.3)
+    points = np.stack([v, a], axis=1)
+    # one collection of segments, not a line per step: an hour of music is 3,600 steps
+    axis.add_collection(LineCollection(np.stack([points[:-1], points[1:]], axis=1), colors=shades[:len(v) - 1],
+                                       linewidths=1.3))
     if len(v):
         axis.plot(v[:1], a[:1], "o", color=shades[0], markersize=4, label="start")
         axis.plot(v[-1:], a[-1:], "s", color="black", markersize=4, label="end")
@@ -149,9 +153,14 @@ def tag_gram(times: np.ndarray, probabilities: Mapping[str, np.ndarray], labels:
     heights = [len(labels[t]) for t in tasks]
     plane = {"arousal", "valence"} <= set(tasks)
     width = max(6.0, min(16.0, 0.12 * len(times) + 4))
-    figure = plt.figure(figsize=(width + (3.2 if plane else 0), max(1.0 + 0.45 * sum(heights), 3.4 if plane else 0)))
+    size = (width + (3.2 if plane else 0), max(1.0 + 0.45 * sum(heights), 3.4 if plane else 0))
+    figure = plt.figure(figsize=size)
+    # margins in inches, so that the figure needs no cropping pass (a tag-gram is drawn for every
+    # predicted file, and cropping draws it twice)
     grid = figure.add_gridspec(len(tasks), 2 if plane else 1, height_ratios=heights,
-                               width_ratios=[width, 3.0] if plane else None, wspace=0.35)
+                               width_ratios=[width, 3.0] if plane else None, wspace=0.35,
+                               left=1.5 / size[0], right=1 - (0.15 if plane else 0.95) / size[0], bottom=0.6 / size[1],
+                               top=1 - (0.35 if title else 0.15) / size[1])
     axes = np.array([[figure.add_subplot(grid[row, 0])] for row in range(len(tasks))])
     for axis in axes[1:, 0]:
         axis.sharex(axes[0, 0])
@@ -173,7 +182,7 @@ def tag_gram(times: np.ndarray, probabilities: Mapping[str, np.ndarray], labels:
         russell_path(figure.add_subplot(grid[:, 1]), positive["valence"], positive["arousal"])
     if title:
         axes[0, 0].set_title(title)
-    return _save(figure, path)
+    return _save(figure, path, tight=False)
 
 
 def alphas_with_intervals(panels: Mapping[str, Sequence[tuple[str, float | None, float | None, float | None]]],
