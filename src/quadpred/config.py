@@ -303,8 +303,10 @@ class TrainConfig:
         if not 0 <= self.label_smoothing < 1 or not 0 <= self.ema < 1:
             raise ConfigError(f"label_smoothing and ema must be in [0, 1), got {self.label_smoothing} and {self.ema}")
 
-    def learning_rate(self, stage: str) -> float:
-        return self.lr if self.lr is not None else STAGE_LEARNING_RATES[stage]
+    def with_default_lr(self, default: float) -> TrainConfig:
+        """This config with ``lr`` set: the user's, or ``default`` (the stage's STAGE_LEARNING_RATES
+        entry, or the pretraining's methods.PRETRAININGS one)."""
+        return self if self.lr is not None else dataclasses.replace(self, lr=default)
 
 
 AUGMENTATIONS = ("none", "specaugment")

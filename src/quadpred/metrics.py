@@ -14,6 +14,10 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from .labels import TASKS
 
+# the levels and measures of a task_report, in the order reports show them
+LEVELS = ("chunk", "song")
+MEASURES = ("precision", "recall", "f1", "accuracy")
+
 
 def macro_scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict[str, float]:
     """Macro precision, recall, F-score over ``n_classes`` classes, and accuracy. (n,) ints each."""
@@ -53,7 +57,7 @@ def task_report(probabilities: Mapping[str, np.ndarray], targets: np.ndarray, so
     probabilities: {task: (chunks, classes)}; targets: (chunks, 3) in TASKS order; songs: (chunks,).
     Returns {"chunk"|"song": {task: {precision, recall, f1, accuracy, confusion, support}}}.
     """
-    report: dict[str, dict] = {"chunk": {}, "song": {}}
+    report: dict[str, dict] = {level: {} for level in LEVELS}
     for column, (task, names) in enumerate(TASKS.items()):
         chunk_probs, chunk_targets = probabilities[task], targets[:, column]
         song_probs, song_targets = song_level(chunk_probs, songs, chunk_targets)

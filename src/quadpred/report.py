@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -24,9 +24,9 @@ from .experiment import ExperimentConfig, method_folder, plan
 from .files import write_text_atomic
 from .labels import TASKS
 from .layout import Setting
-from .metrics import cluster_confusions, holm, interval, macro_f1_from_confusion, paired_p_value, song_level
+from .metrics import LEVELS, MEASURES, cluster_confusions, holm, interval, macro_f1_from_confusion, paired_p_value, song_level
 from .modeldir import write_json
-from .reportviews import LEVELS, MEASURES, figures, html_document, markdown_document, read_histories, sections, table_csv
+from .reportviews import figures, html_document, markdown_document, read_histories, sections, table_csv
 
 BOOTSTRAP_SAMPLES = 2000
 
@@ -47,9 +47,18 @@ class Run:
         path = self.folder / "predictions_test.npz"
         return SplitPredictions.load(path) if path.is_file() else None
 
+    _confusions: dict[tuple[str, str], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+
     @cached_property
     def test_metrics(self) -> dict[str, Any]:
         return json.loads((self.folder / "metrics.json").read_text())["test"]
+
+    def song_confusions(self, task: str, level: str) -> np.ndarray:
+        """(songs, k, k) confusion counts per test song at ``level`` (computed once: the summary and
+        the paired tests both bootstrap them)."""
+        if (task, level) not in self._confusions:
+            self._confusions[(task, level)] = _confusions(self.predictions, task, level)
+        return self._confusions[(task, level)]
 
 
 def find_runs(out: Path, config: ExperimentConfig) -> tuple[list[Run], list[str]]:
@@ -106,7 +115,7 @@ def summarise(runs: list[Run], *, seed: int = 0) -> dict[str, Any]:
                           for m, v in scores.items()}
                 result["confusion"] = np.mean([x[level][task]["confusion"] for x in metrics], axis=0).round(4).tolist()
                 if draws is not None:
-                    per_song = np.stack([_confusions(p, task, level) for p in predictions])  # (repeats, songs, k, k)
+                    per_song = np.stack([r.song_confusions(task, level) for r in members])  # (repeats, songs, k, k)
                     boot = macro_f1_from_confusion(per_song[:, draws].sum(axis=2)).mean(axis=0)
                     result["f1"]["ci95"] = list(interval(boot))
                 entry[level][task] = result
@@ -153,12 +162,12 @@ def paired_tests(runs: list[Run], *, seed: int = 0) -> list[dict[str, Any]]:
             draws = rng.integers(0, songs, (BOOTSTRAP_SAMPLES, songs))
             for level in LEVELS:
                 for task in TASKS:
-                    def f1(group: list) -> tuple[float, np.ndarray]:
-                        per_song = np.stack([_confusions(p, task, level) for p in group])
+                    def f1(group: list[Run]) -> tuple[float, np.ndarray]:
+                        per_song = np.stack([r.song_confusions(task, level) for r in group])
                         return (float(macro_f1_from_confusion(per_song.sum(axis=1)).mean()),
                                 macro_f1_from_confusion(per_song[:, draws].sum(axis=2)).mean(axis=0))
-                    f1_a, boot_a = f1(a)
-                    f1_b, boot_b = f1(b)
+                    f1_a, boot_a = f1(intra_runs)
+                    f1_b, boot_b = f1(cross_runs)
                     difference = boot_a - boot_b
                     tests.append({"method": method, "level": level, "task": task, "intra": setting, "cross": other,
                                   "f1_intra": f1_a, "f1_cross": f1_b, "difference": f1_a - f1_b,

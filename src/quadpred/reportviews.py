@@ -20,10 +20,9 @@ import numpy as np
 from .labels import TASKS
 from .layout import Setting
 from .methods import METHODS
+from .metrics import LEVELS, MEASURES
 from .plots import confusion_grid, learning_curves, scores_with_intervals
 
-LEVELS = ("chunk", "song")
-MEASURES = ("precision", "recall", "f1", "accuracy")
 CAPTION = ("Macro precision / recall / F-score on the test split, mean over repeats; in brackets the "
            "F-score's sd over repeats and its 95 % song-bootstrap interval.")
 NO_TESTS = "No paired test: the grid has no intra- and cross-linguistic pair with test predictions."

@@ -26,7 +26,7 @@ from torch import nn
 
 from .augment import AUGMENTERS
 from .batches import Batches, TensorRows
-from .config import ModelConfig, RunConfig, setting, with_settings
+from .config import STAGE_LEARNING_RATES, ModelConfig, RunConfig, setting, with_settings
 from .device import distributed_rank_world, infer, resolve_device, resolve_precision
 from .errors import TrainingError
 from .evaluate import require_quadrants, score_splits
@@ -87,7 +87,7 @@ def pretrain(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, 
     model = recipe.build(run.model, features)
     data = recipe.data(model, split_of(clips, "train"), split_of(clips, "valid"), store, run)
     train, valid = _batches(data.train, run, None, training=True), _batches(data.valid, run, None, training=False)
-    config = dataclasses.replace(run.train, lr=run.train.lr if run.train.lr is not None else recipe.learning_rate)
+    config = run.train.with_default_lr(recipe.learning_rate)
     return fit(model, data.objective, train, valid, folder=folder, config=config, device=run_device,
                progress=progress, on_epoch_end=on_epoch_end)
 
@@ -198,7 +198,7 @@ def _train_transfer(clips: Sequence[Clip], store: FeatureStore, folder: Path, *,
     objective = MultiTask(run.train.loss_weights, weights, augment, label_smoothing=run.train.label_smoothing,
                           mixup=run.train.mixup)
     balance_by = targets[:, 0] if run.train.balance == "sampler" else None
-    config = dataclasses.replace(run.train, lr=run.train.learning_rate(stage))
+    config = run.train.with_default_lr(STAGE_LEARNING_RATES[stage])
     common = dict(folder=folder, config=config, device=device, progress=progress, on_epoch_end=on_epoch_end)
     if stage != "feat-ext":
         valid, scorer = _validation(valid_set, valid_set, run)

@@ -169,7 +169,7 @@ def fit(
     if len(train.dataset) == 0:
         raise TrainingError(f"{folder}: the training split is empty; check the manifest's splits")
     if config.lr is None:
-        raise TrainingError(f"{folder}: no learning rate; the stage gives its default (TrainConfig.learning_rate)")
+        raise TrainingError(f"{folder}: no learning rate; the stage gives its default (TrainConfig.with_default_lr)")
     config = replace(config, precision=resolve_precision(config.precision, device))
     # channels-last convolutions are faster on CPUs (oneDNN) and on GPUs with tensor cores
     model.to(device, memory_format=torch.channels_last)
