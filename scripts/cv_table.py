@@ -8,6 +8,9 @@ probabilities, crossval.fuse); ``--stack A B ...``: a row for their stacked fusi
 regression on their log-probabilities fitted on the other folds, crossval.stack).
 ``--paired A B``: a line with the pooled F of A minus that of B, its paired song-bootstrap
 interval and p-value (crossval.paired).
+``--nested-fusion A B ...``: a row for choosing the mean of up to ``--nested-size`` (default 2)
+of these folders by cross-validation, estimated honestly: each fold is scored with the subset
+that the other folds' songs chose (crossval.nested_fusion); the picks are printed below the table.
 ``--log-mean DIR``: a row for a network folder with its songs aggregated by the mean of the
 chunks' log-probabilities (crossval.reaggregate).
 """
@@ -44,6 +47,9 @@ def main() -> None:
                         help="add the stacked fusion (logistic regression) of these folders")
     parser.add_argument("--log-mean", type=Path, action="append", default=[], metavar="DIR",
                         help="add a network folder with songs aggregated by the mean of log-probabilities")
+    parser.add_argument("--nested-fusion", nargs="+", type=Path, metavar="DIR",
+                        help="add the nested estimate of choosing a fusion of these folders by cross-validation")
+    parser.add_argument("--nested-size", type=int, default=2, help="the most methods in a chosen fusion (default 2)")
     parser.add_argument("--paired", nargs=2, type=Path, action="append", default=[], metavar=("A", "B"),
                         help="print the paired difference of pooled F between two folders")
     args = parser.parse_args()
@@ -64,12 +70,21 @@ def main() -> None:
         from quadpred.crossval import reaggregate
 
         print(summary_row(f"{folder.name}, songs by mean log-probability", reaggregate(folder, "log-mean")))
-    from quadpred.crossval import fuse, paired, stack
+    from quadpred.crossval import fuse, nested_fusion, paired, stack
 
     for group in args.fuse:
         print(summary_row("fusion (mean): " + " + ".join(f.name for f in group), fuse(group)))
     for group in args.stack:
         print(summary_row("fusion (stacked): " + " + ".join(f.name for f in group), stack(group)))
+    picks = None
+    if args.nested_fusion:
+        nested = nested_fusion(args.nested_fusion, max_size=args.nested_size)
+        print(summary_row(f"fusion chosen by cross-validation (nested; up to {args.nested_size} of "
+                          f"{len(args.nested_fusion)} methods)", nested))
+        picks = nested
+    if picks:
+        print(f"\n- nested choice per held-out fold: {'; '.join(' + '.join(p) for p in picks['chosen'])}; "
+              f"on all folds: {' + '.join(picks['chosen_on_all'])}")
     if args.paired:
         print()
     for a, b in args.paired:

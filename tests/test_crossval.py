@@ -189,6 +189,27 @@ def test_stacked_fusion_learns_from_other_folds_what_a_mean_cannot(tmp_path: Pat
     assert stacked["method"].startswith("stack of weak + renamed") and len(stacked["folds"]) == 4
 
 
+def test_nested_choice_of_a_fusion_scores_each_fold_with_what_the_other_folds_chose(tmp_path: Path):
+    from quadpred.crossval import nested_fusion
+
+    targets = np.arange(200) % 4
+    folds = {f"s{i}": (i // 50) for i in range(200)}  # songs 0-49 in fold 0, ...
+    in_last_fold = np.arange(200) >= 150
+    # right on three folds, wrong on every song of the last: it looks best to whoever does not see that fold
+    lucky = np.where(in_last_fold, (targets + 1) % 4, targets)
+    steady = np.where(np.arange(200) % 5 == 0, (targets + 2) % 4, targets)  # right on 80 % everywhere
+    write_cv(tmp_path / "lucky", folds, np.eye(4)[lucky] * 0.6 + 0.1, targets, k=4)
+    write_cv(tmp_path / "steady", folds, np.eye(4)[steady] * 0.6 + 0.1, targets, k=4)
+    nested = nested_fusion([tmp_path / "lucky", tmp_path / "steady"], max_size=1)
+    assert nested["chosen"] == [["steady"], ["steady"], ["steady"], ["lucky"]]
+    assert nested["chosen_on_all"] == ["steady"]
+    assert nested["folds"][3]["song_f1"] == 0.0  # the last fold scored by what the others chose
+    steady_alone = nested_fusion([tmp_path / "steady"], max_size=1)["pooled"]["song_f1"]
+    assert nested["pooled"]["song_f1"] < steady_alone
+    pairs = nested_fusion([tmp_path / "lucky", tmp_path / "steady"], max_size=2)
+    assert all(1 <= len(pick) <= 2 for pick in pairs["chosen"]) and len(pairs["folds"]) == 4
+
+
 def test_reaggregating_songs_by_mean_probability_gives_the_run_s_own_scores(tiny_study, tmp_path: Path):
     from quadpred.crossval import reaggregate
 

@@ -16,6 +16,7 @@ on songs by unseen artists, and the k fold models together are an ensemble for p
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 import time
@@ -367,6 +368,31 @@ def fuse(folders: Sequence[Path], *, weights: Sequence[float] | None = None, see
     if len(set(shares)) > 1:
         names = [f"{share:.2f} x {name}" for share, name in zip(shares, names)]
     return _fused_summary("mean of " + " + ".join(names), fused, seed)
+
+
+def nested_fusion(folders: Sequence[Path], *, max_size: int = 2, seed: int = 0) -> dict[str, Any]:
+    """An honest estimate of choosing a fusion by cross-validation: for each held-out fold, the
+    mean of the method subset (1 to ``max_size`` of ``folders``) with the best pooled song F on
+    the other folds' out-of-fold songs, scored on this fold's songs. Choosing among many fusions
+    by their pooled F on all folds is optimistic; this is not. The summary is :func:`run_cv`'s
+    with ``chosen`` (the subset picked per fold) and ``chosen_on_all`` (what all folds pick)."""
+    aligned = _aligned_folds(folders)
+    names = [Path(f).name for f in folders]
+    subsets = [c for size in range(1, max_size + 1) for c in itertools.combinations(range(len(folders)), size)]
+
+    def mean_of(fold: int, subset: tuple[int, ...]) -> FoldSongs:
+        parts = aligned[fold]
+        return FoldSongs(parts[0].ids, np.mean([parts[i].probabilities for i in subset], axis=0), parts[0].targets)
+
+    def best(folds: Sequence[int]) -> tuple[int, ...]:
+        scores = [pool([mean_of(f, subset) for f in folds]).scores()["song_f1"] for subset in subsets]
+        return subsets[int(np.argmax(scores))]  # the first of ties, in the order given
+
+    picks = [best([g for g in range(len(aligned)) if g != fold]) for fold in range(len(aligned))]
+    summary = _fused_summary(f"nested choice of a mean of up to {max_size} of {len(folders)} methods",
+                             [mean_of(fold, pick) for fold, pick in enumerate(picks)], seed)
+    return {**summary, "chosen": [[names[i] for i in pick] for pick in picks],
+            "chosen_on_all": [names[i] for i in best(range(len(aligned)))]}
 
 
 STACK_C = 1.0  # the stacker's inverse regularisation: fixed, since no fold is left to choose it
