@@ -260,3 +260,34 @@ def test_russell_path_is_one_collection_of_segments_however_long_the_song():
     assert len(segments) == 3599 and len(axis.lines) <= 4  # start and end markers and the two zero lines
     np.testing.assert_allclose(segments[0], [[2 * valence[0] - 1, 2 * arousal[0] - 1], [2 * valence[1] - 1, 2 * arousal[1] - 1]])
     plt.close(figure)
+
+
+def test_tag_grams_drawn_over_a_shared_figure_match_a_full_draw_and_leave_nothing_behind(tmp_path: Path):
+    from PIL import Image
+
+    from quadpred import plots
+    from quadpred.labels import TASKS
+
+    def pixels(path: Path) -> np.ndarray:
+        return np.asarray(Image.open(path).convert("RGB")).astype(int)
+
+    rng = np.random.default_rng(0)
+    labels = {task: list(names) for task, names in TASKS.items()}
+    times = np.arange(30) * 0.992 + 0.496
+    songs = [{task: rng.dirichlet(np.ones(len(names)), 30) for task, names in TASKS.items()} for _ in range(2)]
+    plots.tag_gram(times, songs[0], labels, tmp_path / "a.png", title="a.mp3")
+    plots.tag_gram(times, songs[1], labels, tmp_path / "b.png", title="a much longer title, b.mp3")
+    plots.tag_gram(times, songs[0], labels, tmp_path / "a-again.png", title="a.mp3")
+    np.testing.assert_array_equal(pixels(tmp_path / "a.png"), pixels(tmp_path / "a-again.png"))  # nothing of b left
+    assert np.abs(pixels(tmp_path / "a.png") - pixels(tmp_path / "b.png")).sum(axis=2).max() > 100
+    # the same figure drawn whole by matplotlib, song a's data and title in it
+    template = next(t for t in plots._TAG_GRAMS.values() if t.images["quadrant"].get_array().shape == (4, 30))
+    for artist in template.figure.findobj(lambda a: a.get_animated()):
+        artist.set_animated(False)
+    template.figure.savefig(tmp_path / "full.png", dpi=110)
+    differing = np.abs(pixels(tmp_path / "a.png") - pixels(tmp_path / "full.png")).sum(axis=2) > 30
+    assert differing.mean() < 1e-4
+    for steps in (5, 6, 7, 8, 9):  # other song lengths get figures of their own; a few are kept
+        plots.tag_gram(np.arange(steps) + 0.5, {t: p[:steps] for t, p in songs[0].items()}, labels,
+                       tmp_path / f"{steps}.png")
+    assert len(plots._TAG_GRAMS) == plots._TAG_GRAMS_KEPT
