@@ -4,7 +4,8 @@ architecture in Keras/TensorFlow, same batch, same machine, in one run.
 The Keras side runs bench/keras_reference.py in the benchmark's own environment
 (``make bench-env`` creates bench/.venv-keras with tensorflow-cpu; never a quadpred
 dependency). Ours runs the training loop's own ``train_step`` in fp32 and in bf16 autocast
-(checked against fp32), channels-last, and inference in inference mode. One line per comparison.
+(checked against fp32), channels-last, and inference in inference mode. One line per comparison,
+each with its achieved GFLOP/s as a share of the CPU's measured matrix-multiply rate (the ceiling).
 
     python bench/train.py [--batch 64] [--steps 10] [--keras-python bench/.venv-keras/bin/python]
 """
@@ -88,6 +89,20 @@ def keras(python: str, batch: int, steps: int, threads: int) -> dict[str, float]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def matmul_ceiling(precision: str, size: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of this CPU's best dense matrix multiply at the current threads (the practical peak
+    the network's convolutions can approach): the best of ``repeats`` (size x size) products."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 / best / 1e9
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=64)
@@ -105,13 +120,17 @@ def main() -> None:
           f"torch {torch.__version__}, {os.cpu_count()} cores")
     reference = keras(args.keras_python, args.batch, args.steps, threads)
     results = {precision: ours(args.batch, args.steps, precision) for precision in ("fp32", "bf16")}
+    ceiling = {precision: matmul_ceiling(precision) for precision in results}
+    print("matrix-multiply ceiling: " + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in ceiling.items()))
     for kind, name in (("train", "training"), ("infer", "inference")):
         for precision, measured in results.items():
             line = f"{name} ({precision}): ours {measured[kind]:.1f} chunks/s"
             if reference:
                 line += f", keras {reference[kind]:.1f} chunks/s, ratio {measured[kind] / reference[kind]:.2f}"
             factor = 3 if kind == "train" else 1
-            print(f"{line}  [{measured[kind] * factor * gflop:.0f} GFLOP/s]")
+            achieved = measured[kind] * factor * gflop
+            print(f"{line}  [{achieved:.0f} GFLOP/s, {100 * achieved / ceiling[precision]:.0f} % of the {precision} "
+                  "matrix-multiply ceiling]")
     gap, loss_gap = agreement(args.batch)
     print(f"bf16 vs fp32: largest probability difference {gap:.4f}; loss after 20 steps differs by {100 * loss_gap:.2f} %")
     if reference:
