@@ -434,7 +434,7 @@ def _add_demo(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) 
                                    "speech and music manifests with the study's splits, extract their features, run "
                                    "the language grid (eng/man/mix speech x eng/man music; baseline, SCAE feat-ext "
                                    "and full, CPC; 2 repeats), write the table and report, and predict a generated "
-                                   "four-section song with the four language-pair models. ~8 minutes on 2 cores; "
+                                   "four-section song with the four language-pair models. ~10-12 minutes on 2 cores; "
                                    "re-running reuses what is done.")
     p.add_argument("-o", "--output", default="demo-out", help="folder for everything (default: ./demo-out)")
     p.add_argument("--scale", choices=("tiny", "small", "paper"), default="small", help="world size (default small)")
