@@ -76,15 +76,12 @@ def main() -> None:
         print(summary_row("fusion (mean): " + " + ".join(f.name for f in group), fuse(group)))
     for group in args.stack:
         print(summary_row("fusion (stacked): " + " + ".join(f.name for f in group), stack(group)))
-    picks = None
     if args.nested_fusion:
         nested = nested_fusion(args.nested_fusion, max_size=args.nested_size)
         print(summary_row(f"fusion chosen by cross-validation (nested; up to {args.nested_size} of "
                           f"{len(args.nested_fusion)} methods)", nested))
-        picks = nested
-    if picks:
-        print(f"\n- nested choice per held-out fold: {'; '.join(' + '.join(p) for p in picks['chosen'])}; "
-              f"on all folds: {' + '.join(picks['chosen_on_all'])}")
+        print(f"\n- nested choice per held-out fold: {'; '.join(' + '.join(p) for p in nested['chosen'])}; "
+              f"on all folds: {' + '.join(nested['chosen_on_all'])}")
     if args.paired:
         print()
     for a, b in args.paired:

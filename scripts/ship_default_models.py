@@ -111,10 +111,10 @@ def ship_cv(cvs: list[Path], speech: str, references: list[Path], members: list[
     estimate is the fusion of their out-of-fold songs weighted by the members' shares."""
     from quadpred.crossval import fuse
 
+    if members is not None and len(members) != len(cvs):
+        raise SystemExit(f"--members: give one count per --cv ({len(cvs)}), got {members}")
     summaries = [json.loads((cv / "cv.json").read_text()) for cv in cvs]
     counts = [min(n, s["k"]) for n, s in zip(members or [s["k"] for s in summaries], summaries)]
-    if len(counts) != len(cvs):
-        raise SystemExit(f"--members: give one count per --cv ({len(cvs)}), got {members}")
     target = PACKAGE / f"{speech}2eng"
     if target.exists():
         shutil.rmtree(target)

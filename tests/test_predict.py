@@ -249,12 +249,12 @@ def test_shipped_models_load_and_predict_without_a_model_argument(tmp_path: Path
 def test_russell_path_is_one_collection_of_segments_however_long_the_song():
     import matplotlib.pyplot as plt
 
-    from quadpred.plots import russell_path
+    from quadpred.plots import RussellPlane
 
     rng = np.random.default_rng(0)
     figure, axis = plt.subplots()
     valence, arousal = rng.random(3600), rng.random(3600)  # an hour of steps
-    russell_path(axis, valence, arousal)
+    RussellPlane(axis).show(valence, arousal)
     (path,) = axis.collections
     segments = path.get_segments()
     assert len(segments) == 3599 and len(axis.lines) <= 4  # start and end markers and the two zero lines

@@ -422,6 +422,13 @@ def _dataclass_in(hint: Any) -> type | None:
     return None
 
 
+def as_written(cls: type, data: dict[str, Any], *, where: str = "config") -> dict[str, Any]:
+    """``data`` read as ``cls`` and written back as this version writes it (renamed keys at their
+    new place, settings added since filled in with their defaults, tuples as lists): two records
+    of the same settings compare equal."""
+    return json.loads(json.dumps(to_dict(from_dict(cls, data, where=where))))
+
+
 def save_json(config: Any, path: str | Path) -> None:
     """Write a config dataclass as indented JSON, atomically."""
     from .files import write_text_atomic
@@ -456,16 +463,22 @@ def apply_overrides(config: T, overrides: list[str]) -> T:
             value: Any = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
-        node = data
-        parts = _renamed_path(type(config), key.strip().split("."))
-        for part in parts[:-1]:
-            if not isinstance(node.get(part), dict):
-                raise ConfigError(f"override {key!r}: {part!r} is not a section of {type(config).__name__}")
-            node = node[part]
-        if parts[-1] not in node:
-            raise ConfigError(f"override {key!r}: unknown key; known keys: {', '.join(node)}")
-        node[parts[-1]] = value
+        _set_dotted(data, _renamed_path(type(config), key.strip().split(".")), value,
+                    f"override {key!r}", type(config).__name__)
     return from_dict(type(config), data, where="overrides")
+
+
+def _set_dotted(data: dict[str, Any], parts: list[str], value: Any, what: str, owner: str) -> None:
+    """Set ``data`` (a config as a nested dict) at the key path ``parts``; a ConfigError names
+    ``what`` was asked and the sections or keys that exist."""
+    node = data
+    for part in parts[:-1]:
+        if not isinstance(node.get(part), dict):
+            raise ConfigError(f"{what}: {part!r} is not a section of {owner}")
+        node = node[part]
+    if parts[-1] not in node:
+        raise ConfigError(f"{what}: unknown key; known keys: {', '.join(node)}")
+    node[parts[-1]] = value
 
 
 def setting(config: Any, key: str) -> Any:
@@ -480,13 +493,7 @@ def with_settings(config: T, values: dict[str, Any]) -> T:
     """A copy of ``config`` with dotted keys set to ``values`` (checked as a file's would be)."""
     data = to_dict(config)
     for key, value in values.items():
-        *sections, last = key.split(".")
-        node = data
-        for section in sections:
-            node = node[section]
-        if last not in node:
-            raise ConfigError(f"{key}: unknown key of {type(config).__name__}")
-        node[last] = value
+        _set_dotted(data, key.split("."), value, f"setting {key!r}", type(config).__name__)
     return from_dict(type(config), data, where=type(config).__name__)
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import RunConfig, from_dict, to_dict
+from .config import RunConfig, as_written, to_dict
 from .errors import TrainingError
 from .files import atomic_path, write_text_atomic
 from .labels import QUADRANTS, TASKS
@@ -117,8 +117,7 @@ def _comparable_record(record: dict[str, Any]) -> dict[str, Any]:
     RunConfig (settings renamed since, or added with their defaults, are the same recipe)."""
     recipe = record.get("recipe")
     if isinstance(recipe, dict) and "model" in recipe:
-        recipe = json.loads(json.dumps(to_dict(from_dict(RunConfig, recipe, where="method.json recipe"))))
-        record = {**record, "recipe": recipe}
+        record = {**record, "recipe": as_written(RunConfig, recipe, where="method.json recipe")}
     return record
 
 

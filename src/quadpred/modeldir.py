@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from . import __version__
-from .config import ModelConfig, RunConfig, TrainConfig, from_dict, to_dict
+from .config import ModelConfig, RunConfig, TrainConfig, as_written, from_dict, to_dict
 from .device import distributed_rank_world
 from .errors import ConfigError, ModelDirError, TrainingError
 from .featurekinds import Features, features_from_dict
@@ -85,7 +85,7 @@ def _comparable(info: dict[str, Any]) -> dict[str, Any]:
     info.pop("quadpred_version", None)
     for section, cls in (("model", ModelConfig), ("train", TrainConfig)):
         if isinstance(info.get(section), dict):
-            info[section] = json.loads(json.dumps(to_dict(from_dict(cls, info[section], where=section))))
+            info[section] = as_written(cls, info[section], where=section)
     return info
 
 

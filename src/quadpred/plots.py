@@ -21,11 +21,10 @@ from .files import atomic_path  # noqa: E402
 from .labels import QUADRANT_COLOURS, QUADRANT_MEANINGS  # noqa: E402
 
 
-def _save(figure: plt.Figure, path: str | Path, *, tight: bool = True) -> Path:
-    """Write ``figure`` as PNG; ``tight`` crops it to its contents, at the cost of a second draw."""
+def _save(figure: plt.Figure, path: str | Path) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight" if tight else None)
+        figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(figure)
     return path
 
@@ -120,12 +119,6 @@ def learning_curves(curves: Mapping[str, Sequence[Mapping[str, float]]], path: s
     return _save(figure, path)
 
 
-def russell_path(axis: plt.Axes, valence: np.ndarray, arousal: np.ndarray) -> None:
-    """The path of (steps,) P(valence positive) and P(arousal positive) through Russell's plane,
-    scaled to [-1, 1], light to dark over time, on the four coloured and named quadrants."""
-    RussellPlane(axis).show(valence, arousal)
-
-
 class RussellPlane:
     """Russell's arousal-valence plane on ``axis``: its quadrants, axes and legend are made once;
     :meth:`show` puts a song's path on it. ``animated``: the path and what lies over it (the zero
@@ -152,7 +145,8 @@ class RussellPlane:
         axis.set_ylabel("arousal", fontsize=8)
 
     def show(self, valence: np.ndarray, arousal: np.ndarray) -> None:
-        """Put the path of (steps,) P(valence positive), P(arousal positive) on the plane."""
+        """Put the path of (steps,) P(valence positive), P(arousal positive) on the plane: scaled
+        to [-1, 1], light to dark over time."""
         points = np.stack([2 * np.asarray(valence) - 1, 2 * np.asarray(arousal) - 1], axis=1)
         shades = plt.cm.Greys(np.linspace(0.3, 1.0, max(len(points) - 1, 1)))
         self.path.set_segments(np.stack([points[:-1], points[1:]], axis=1))

@@ -266,7 +266,7 @@ def shipped_models() -> list[dict[str, Any]]:
     records = []
     for folder in sorted(p for p in SHIPPED_MODELS.glob("*2*") if shipped_members(p)):
         members = shipped_members(folder)
-        info = json.loads((members[0] / CONFIG_NAME).read_text())
+        infos = [json.loads((member / CONFIG_NAME).read_text()) for member in members]
         if (folder / "cv.json").is_file():
             cv = json.loads((folder / "cv.json").read_text())
             score, how = cv["pooled"]["song_f1"], f"{cv['k']}-fold cross-validation, pooled out of fold"
@@ -275,10 +275,10 @@ def shipped_models() -> list[dict[str, Any]]:
                 "its grid run's test split (one split)"
         else:
             score, how = None, "not estimated"
-        stages = dict.fromkeys(json.loads((m / CONFIG_NAME).read_text()).get("stage") for m in members)
-        records.append({"name": folder.name, "members": len(members), "stage": " + ".join(map(str, stages)),
+        stages = dict.fromkeys(str(info.get("stage")) for info in infos)  # in member order, once each
+        records.append({"name": folder.name, "members": len(members), "stage": " + ".join(stages),
                         "speech": Setting.parse(folder.name).speech,
-                        "clips": info.get("data", {}).get("clips"), "song_f1": score, "estimated_by": how})
+                        "clips": infos[0].get("data", {}).get("clips"), "song_f1": score, "estimated_by": how})
     return records
 
 

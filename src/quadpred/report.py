@@ -47,7 +47,7 @@ class Run:
         path = self.folder / "predictions_test.npz"
         return SplitPredictions.load(path) if path.is_file() else None
 
-    _confusions: dict[tuple[str, str], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+    _confusion_cache: dict[tuple[str, str], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @cached_property
     def test_metrics(self) -> dict[str, Any]:
@@ -56,9 +56,9 @@ class Run:
     def song_confusions(self, task: str, level: str) -> np.ndarray:
         """(songs, k, k) confusion counts per test song at ``level`` (computed once: the summary and
         the paired tests both bootstrap them)."""
-        if (task, level) not in self._confusions:
-            self._confusions[(task, level)] = _confusions(self.predictions, task, level)
-        return self._confusions[(task, level)]
+        if (task, level) not in self._confusion_cache:
+            self._confusion_cache[(task, level)] = _confusions(self.predictions, task, level)
+        return self._confusion_cache[(task, level)]
 
 
 def find_runs(out: Path, config: ExperimentConfig) -> tuple[list[Run], list[str]]:
