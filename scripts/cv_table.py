@@ -6,8 +6,9 @@ folds), and each folder's summaries kept in docs/results/cv/<name>/ (cv.json, cv
 ``--fuse A B ...``: a row for the late fusion of folders (the mean of their out-of-fold song
 probabilities, crossval.fuse); ``--stack A B ...``: a row for their stacked fusion (a logistic
 regression on their log-probabilities fitted on the other folds, crossval.stack).
-``--paired A B``: a line with the pooled F of A minus that of B, its paired song-bootstrap
-interval and p-value (crossval.paired).
+``--paired A B`` (repeatable): a line with the pooled F of A minus that of B, its paired
+song-bootstrap interval and p-value (crossval.paired), and the p-value Holm-adjusted over all the
+``--paired`` comparisons of the call (one family of tests).
 ``--nested-fusion A B ...``: a row for choosing the mean of up to ``--nested-size`` (default 2)
 of these folders by cross-validation, estimated honestly: each fold is scored with the subset
 that the other folds' songs chose (crossval.nested_fusion); the picks are printed below the table.
@@ -71,6 +72,7 @@ def main() -> None:
 
         print(summary_row(f"{folder.name}, songs by mean log-probability", reaggregate(folder, "log-mean")))
     from quadpred.crossval import fuse, nested_fusion, paired, stack
+    from quadpred.metrics import holm
 
     for group in args.fuse:
         print(summary_row("fusion (mean): " + " + ".join(f.name for f in group), fuse(group)))
@@ -84,11 +86,12 @@ def main() -> None:
               f"on all folds: {' + '.join(nested['chosen_on_all'])}")
     if args.paired:
         print()
-    for a, b in args.paired:
-        test = paired(a, b)
+    tests = [paired(a, b) for a, b in args.paired]
+    for test, p_holm in zip(tests, holm([t["p_value"] for t in tests]), strict=True):
         low, high = test["ci95"]
         print(f"- {test['a']} - {test['b']}: pooled F {test['difference']:+.3f} "
-              f"(95 % paired song bootstrap {low:+.3f} to {high:+.3f}, p = {test['p_value']:.2f})")
+              f"(95 % paired song bootstrap {low:+.3f} to {high:+.3f}, p = {test['p_value']:.2f}, "
+              f"Holm over the {len(tests)} comparisons {p_holm:.2f})")
 
 
 if __name__ == "__main__":

@@ -192,3 +192,30 @@ def test_leaking_split_is_refused(tiny_study, tmp_path: Path):
     assert result.failed == ["transfer/baseline-eng/r0"]
     assert "are the same audio file" in result.status["transfer/baseline-eng/r0"]["reason"]
     assert not list((tmp_path / "runs").rglob("metrics.json"))
+
+
+def test_cells_side_by_side_train_what_one_thread_trains_one_after_another(tiny_study, tmp_path: Path):
+    import torch
+
+    config = tiny_config(tiny_study, methods=["baseline", "scae-full"], settings=["eng2eng", "man2eng"], repeats=1)
+    parallel = run_grid(config, tmp_path, tmp_path / "side-by-side", device="cpu", cells=2, progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # what each of the two cell processes has on 2 cores or fewer
+    try:
+        serial = run_grid(config, tmp_path, tmp_path / "serial", device="cpu", cells=1, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert not parallel.failed and parallel.status == serial.status and len(parallel.status) == 5
+    for metrics in (tmp_path / "serial").rglob("metrics.json"):
+        twin = tmp_path / "side-by-side" / metrics.relative_to(tmp_path / "serial")
+        assert json.loads(twin.read_text()) == json.loads(metrics.read_text()), twin
+    assert json.loads((tmp_path / "side-by-side" / "status.json").read_text()) == parallel.status
+
+
+def test_a_failed_pretraining_skips_its_transfers_when_cells_run_side_by_side(tiny_study, tmp_path: Path):
+    config = tiny_config(tiny_study, methods=["scae-feat-ext", "cpc-feat-ext"], settings=["eng2eng"], repeats=1,
+                         pretrain={**TINY, "model": {**TINY["model"], "cpc": {"segments": 500, "steps": 1}}})
+    result = run_grid(config, tmp_path, tmp_path / "runs", device="cpu", cells=2, progress=False)
+    assert result.failed == ["pretrain/cpc-eng/r0"] and "model.cpc.segments" in result.status["pretrain/cpc-eng/r0"]["reason"]
+    assert result.status["transfer/eng2eng/cpc/r0"]["state"] == "skipped"
+    assert result.status["transfer/eng2eng/scae/r0"]["state"] == "done"

@@ -104,3 +104,12 @@ def test_paper_scale_matches_the_studys_hours(world: Path):
         estimate = per_utterance * speakers * paper.utterances_per_speaker
         assert abs(estimate - hours) / hours < 0.25, (language, estimate)
     assert (paper.eng_music, paper.man_music, paper.clip_seconds) == (900, 356, 30.0)
+
+
+def test_harmonic_sum_by_recurrence_is_the_direct_sum():
+    from quadpred.synth.music import _harmonic_sum
+
+    phase = 2 * np.pi * 987.0 * np.arange(22050) / 22050
+    amplitudes = 1.0 / np.arange(1, 13) ** 1.3
+    direct = np.sin(np.outer(phase, np.arange(1, 13))) @ amplitudes
+    assert np.max(np.abs(_harmonic_sum(phase, amplitudes) - direct)) < 1e-9

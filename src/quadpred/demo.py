@@ -4,7 +4,8 @@
 2. prepares English and Mandarin speech and music manifests with the study's splits;
 3. extracts their log-mel features;
 4. runs the language grid (eng, man, mix speech x eng, man music; baseline, SCAE feat-ext and
-   full, CPC feat-ext; 2 repeats, small widths) and writes the table and report;
+   full, CPC feat-ext; each speech model pretrained once, 2 repeats of the emotion models, small
+   widths; on a CPU several training runs at a time) and writes the table and report;
 5. takes the four language-pair models (SCAE full, repeat 0) and predicts a generated song
    whose four 15-s sections are Q1, Q2, Q3, Q4, writing tag-grams;
 printing where everything is. Re-running reuses every finished step.
@@ -60,9 +61,10 @@ def generate_song(path: Path, *, seed: int) -> Path:
 
 
 def run_demo(out: str | Path, *, scale: str = "small", seed: int = 0, workers: int = 2, progress: bool = True,
-             models: bool = True, repeats: int = 2, epochs: int = 6) -> DemoResult:
+             models: bool = True, repeats: int = 2, epochs: int = 6, cells: int | None = None) -> DemoResult:
     """Run the demo into ``out``; safe to re-run (each step reuses what is there).
-    ``models=False`` stops after the features (the data half)."""
+    ``models=False`` stops after the features (the data half); ``cells``: training runs at a time
+    (None: :func:`~quadpred.experiment.default_cells`)."""
     out = Path(out)
     start = time.perf_counter()
 
@@ -83,12 +85,14 @@ def run_demo(out: str | Path, *, scale: str = "small", seed: int = 0, workers: i
     if not models:
         return DemoResult(world=world, manifests=manifests, store=store.folder)
 
-    from .experiment import demo_preset, run_grid
+    from .experiment import default_cells, demo_preset, plan, run_grid
     from .report import write_report
 
     config = demo_preset((out / "manifests").resolve(), str((out / "features").resolve()), repeats=repeats,
                          epochs=epochs)
-    grid = run_grid(config, out, out / "runs", workers=workers, progress=progress)
+    cells = cells or default_cells()
+    say(f"grid: {len(plan(config))} training runs, {cells} at a time")
+    grid = run_grid(config, out, out / "runs", workers=workers, cells=cells, progress=progress)
     say(f"grid: {len(grid.steps)} training runs, {len(grid.failed)} failed -> {out / 'runs'}")
     files = write_report(out / "runs")
     say(f"report: {files['html']}\n{'':11}table: {files['markdown']}")
