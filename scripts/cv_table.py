@@ -12,6 +12,9 @@ song-bootstrap interval and p-value (crossval.paired), and the p-value Holm-adju
 ``--nested-fusion A B ...``: a row for choosing the mean of up to ``--nested-size`` (default 2)
 of these folders by cross-validation, estimated honestly: each fold is scored with the subset
 that the other folds' songs chose (crossval.nested_fusion); the picks are printed below the table.
+``--offsets A B ...``: two rows for the mean of the folders with a per-class offset on the
+log-probabilities chosen on the other folds (fitted to their macro F; matched to their mean
+class probabilities), crossval.class_offsets.
 ``--log-mean DIR``: a row for a network folder with its songs aggregated by the mean of the
 chunks' log-probabilities (crossval.reaggregate).
 """
@@ -46,6 +49,9 @@ def main() -> None:
                         help="add the late fusion (mean) of these cross-validation folders")
     parser.add_argument("--stack", nargs="+", type=Path, action="append", default=[], metavar="DIR",
                         help="add the stacked fusion (logistic regression) of these folders")
+    parser.add_argument("--offsets", nargs="+", type=Path, action="append", default=[], metavar="DIR",
+                        help="add the mean of these folders with per-class offsets fitted, and prior-matched, on "
+                             "the other folds")
     parser.add_argument("--log-mean", type=Path, action="append", default=[], metavar="DIR",
                         help="add a network folder with songs aggregated by the mean of log-probabilities")
     parser.add_argument("--nested-fusion", nargs="+", type=Path, metavar="DIR",
@@ -71,13 +77,17 @@ def main() -> None:
         from quadpred.crossval import reaggregate
 
         print(summary_row(f"{folder.name}, songs by mean log-probability", reaggregate(folder, "log-mean")))
-    from quadpred.crossval import fuse, nested_fusion, paired, stack
+    from quadpred.crossval import class_offsets, fuse, nested_fusion, paired, stack
     from quadpred.metrics import holm
 
     for group in args.fuse:
         print(summary_row("fusion (mean): " + " + ".join(f.name for f in group), fuse(group)))
     for group in args.stack:
         print(summary_row("fusion (stacked): " + " + ".join(f.name for f in group), stack(group)))
+    for group in args.offsets:
+        for how in ("fitted", "prior"):
+            print(summary_row(f"class offsets ({how}): " + " + ".join(f.name for f in group),
+                              class_offsets(group, how=how)))
     if args.nested_fusion:
         nested = nested_fusion(args.nested_fusion, max_size=args.nested_size)
         print(summary_row(f"fusion chosen by cross-validation (nested; up to {args.nested_size} of "

@@ -68,6 +68,13 @@ def test_demo_on_the_tiny_world_runs_and_resumes(tmp_path: Path, capsys):
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("weights.pt")} == weights  # nothing retrained
 
 
+@pytest.mark.parametrize("command", [["demo"], ["experiment", "--preset", "demo", "-o", "x"]])
+def test_cells_below_one_are_refused_by_name(command: list[str], capsys):
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--cells", "0"])
+    assert info.value.code == 2 and "--cells: must be 1 or more, got 0" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("command", [[], ["prepare"], ["features"], ["synth"], ["demo"], ["pretrain"], ["transfer"],
                                      ["experiment"], ["report"], ["predict"], ["export"]])
 def test_help_everywhere(command: list[str], capsys):

@@ -189,6 +189,25 @@ def test_stacked_fusion_learns_from_other_folds_what_a_mean_cannot(tmp_path: Pat
     assert stacked["method"].startswith("stack of weak + renamed") and len(stacked["folds"]) == 4
 
 
+def test_class_offsets_from_the_other_folds_undo_a_lean_to_one_quadrant(tmp_path: Path):
+    from quadpred.crossval import class_offsets, fuse
+
+    rng = np.random.default_rng(2)
+    targets = np.arange(400) % 4
+    folds = {f"s{i}": (i // 4) % 4 for i in range(400)}  # every quadrant in every fold
+    # right about the song, but every song's Q1 probability inflated eightfold: Q1 wins too often
+    logits = 2.0 * np.eye(4)[targets] + rng.normal(0, 1.0, (400, 4)) + np.log([8.0, 1, 1, 1])
+    leaning = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    write_cv(tmp_path / "leaning", folds, leaning, targets, k=4)
+    plain = fuse([tmp_path / "leaning"])["pooled"]["song_f1"]
+    for how in ("fitted", "prior"):
+        corrected = class_offsets([tmp_path / "leaning"], how=how)
+        assert corrected["pooled"]["song_f1"] > plain + 0.05, how
+        assert corrected["method"] == f"mean of leaning, class offsets {how} on the other folds"
+    with pytest.raises(TrainingError, match="use fitted or prior"):
+        class_offsets([tmp_path / "leaning"], how="median")
+
+
 def test_nested_choice_of_a_fusion_scores_each_fold_with_what_the_other_folds_chose(tmp_path: Path):
     from quadpred.crossval import nested_fusion
 

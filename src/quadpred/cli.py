@@ -187,7 +187,7 @@ def _language_paths(items: list[str] | None, flag: str) -> dict[str, list[str]]:
 def cmd_experiment(args: argparse.Namespace) -> None:
     import dataclasses
 
-    from .experiment import PresetInputs, load_experiment, preset_experiment, run_grid
+    from .experiment import PresetInputs, default_cells, load_experiment, preset_experiment, run_grid
     from .report import write_report
 
     out = Path(args.output)
@@ -209,8 +209,8 @@ def cmd_experiment(args: argparse.Namespace) -> None:
 
         print(json.dumps(to_dict(config), indent=2))
         return
-    result = run_grid(config, base, out, device=args.device, workers=args.workers, cells=args.cells or 1,
-                      progress=not args.quiet)
+    cells = args.cells or (default_cells(args.device) if args.preset == "demo" else 1)
+    result = run_grid(config, base, out, device=args.device, workers=args.workers, cells=cells, progress=not args.quiet)
     files = write_report(out, paper=args.paper)
     print(f"grid: {len(result.steps)} steps, {len(result.failed)} failed -> {out}")
     for name in result.failed:
@@ -561,7 +561,8 @@ def _add_experiment(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--scale", choices=("tiny", "small"), default="small", help="demo preset: world size")
     p.add_argument("--seed", type=int, default=0, help="demo preset: seed of the world")
     p.add_argument("--repeats", type=int, help="override the number of repeats")
-    _add_cells(p, "default 1: the preset networks of the paper and real grids use all cores well")
+    _add_cells(p, "default: as the demo for --preset demo, else 1: the networks of the paper and real grids use "
+                  "all cores well")
     p.add_argument("--paper", action="store_true", help="put the paper's published numbers beside ours")
     p.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and stop")
     _add_device(p)
