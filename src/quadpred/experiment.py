@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import FeatureConfig, RunConfig, from_dict, load_json, to_dict, with_settings
-from .errors import ConfigError
+from .errors import ConfigError, TrainingError
 from .featurekinds import DEFAULT_KIND, FEATURE_KINDS
 from .layout import Setting, pretrain_folder, transfer_folder
 from .manifest import Clip, equal_hours_mix, read_manifest
@@ -319,7 +319,8 @@ def _run_parallel(steps: list[Step], status: dict[str, dict[str, Any]], config: 
                 try:
                     status[step.name] = future.result()
                 except BrokenProcessPool as exc:  # the process died (out of memory, killed): the grid cannot go on
-                    raise RuntimeError(f"the process training {step.name} died ({exc}); re-run to resume") from exc
+                    raise TrainingError(f"the process training {step.name} died ({exc}); if memory ran out, use "
+                                        "fewer --cells; re-run the same command to resume") from exc
                 if status[step.name]["state"] == "failed":
                     log.warning("%s failed: %s", step.name, status[step.name]["reason"])
             bar.update(len(status) - bar.n)
