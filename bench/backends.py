@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 Backend = Callable[[np.ndarray], np.ndarray]  # (chunks, 1, mels, frames) -> quadrant probabilities (chunks, 4)
 
 
-def song_chunks(audio: Path, files: int, model: Path) -> tuple[list[np.ndarray], list[str]]:
+def song_chunks(audio: Path, files: int, model: Path) -> list[np.ndarray]:
     """Every chunk of ``files`` songs taken evenly from the quadrant folders: per song (chunks, 1, mels, frames)."""
     paths = sorted(p for p in audio.rglob("*") if p.suffix.lower() in (".mp3", ".ogg", ".opus", ".wav", ".flac"))
     if not paths:
@@ -49,7 +49,7 @@ def song_chunks(audio: Path, files: int, model: Path) -> tuple[list[np.ndarray],
         spectrogram, _, _ = predictor.spectrogram(path)
         songs.append(chunk(spectrogram, chunk_frames=predictor.features.chunk_frames,
                            hop_frames=predictor.hop_frames).astype(np.float32))
-    return songs, [p.name for p in chosen]
+    return songs
 
 
 def torch_backend(model: torch.nn.Module, precision: str) -> Backend:
@@ -120,10 +120,15 @@ def main() -> None:
     torch.set_num_threads(1)
     print(describe_cpu(), flush=True)
     model_dir = args.model or shipped_members(SHIPPED_MODELS / "eng2eng")[0]
-    songs, names = song_chunks(args.audio, 2 * args.files, model_dir)
+    songs = song_chunks(args.audio, 2 * args.files, model_dir)
     measured, calibration = songs[0::2], np.concatenate(songs[1::2])  # calibrate on other songs than measured
     x = np.concatenate(measured)
     song_of_chunk = np.repeat(np.arange(len(measured)), [len(s) for s in measured])
+
+    def song_means(probabilities: np.ndarray) -> np.ndarray:
+        """(songs, 4): each measured song's mean of its chunks' probabilities."""
+        return np.stack([probabilities[song_of_chunk == s].mean(axis=0) for s in range(len(measured))])
+
     print(f"model: {model_dir}; {len(measured)} songs, {len(x)} chunks measured, {len(calibration)} chunks of "
           f"{len(songs) - len(measured)} other songs calibrate int8; batch {args.batch}, 1 thread, "
           f"torch {torch.__version__}", flush=True)
@@ -135,14 +140,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         backends.update(onnx_backends(model_dir, calibration, Path(tmp)))
         reference = backends["torch fp32"](x)
-        reference_songs = np.stack([reference[song_of_chunk == s].mean(axis=0) for s in range(len(measured))])
+        reference_songs = song_means(reference)
         base = throughput(backends["torch fp32"], x, args.batch)
         for name, backend in backends.items():
             speed = base if name == "torch fp32" else throughput(backend, x, args.batch)
-            probabilities = backend(x)
-            songs_p = np.stack([probabilities[song_of_chunk == s].mean(axis=0) for s in range(len(measured))])
+            probabilities = reference if name == "torch fp32" else backend(x)
             chunk_agree = np.mean(probabilities.argmax(1) == reference.argmax(1))
-            song_agree = np.mean(songs_p.argmax(1) == reference_songs.argmax(1))
+            song_agree = np.mean(song_means(probabilities).argmax(1) == reference_songs.argmax(1))
             print(f"{name}: {speed:.0f} chunks/s, torch fp32 {base:.0f} chunks/s, ratio {speed / base:.2f}; "
                   f"agreement with torch fp32: top quadrant {100 * chunk_agree:.1f} % of chunks, "
                   f"{100 * song_agree:.0f} % of songs, largest probability difference "

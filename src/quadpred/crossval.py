@@ -346,6 +346,14 @@ def _aligned_folds(folders: Sequence[Path]) -> list[list[FoldSongs]]:
     return aligned
 
 
+def _mean_songs(parts: Sequence[FoldSongs], shares: np.ndarray | None = None) -> FoldSongs:
+    """One fold's aligned songs of several methods as one: the (``shares``-weighted) mean of their
+    quadrant probabilities."""
+    stacked = np.stack([p.probabilities for p in parts])
+    mean = stacked.mean(axis=0) if shares is None else np.tensordot(shares, stacked, axes=1)
+    return FoldSongs(parts[0].ids, mean, parts[0].targets)
+
+
 def _fused_summary(name: str, fused: list[FoldSongs], seed: int) -> dict[str, Any]:
     results = [{"fold": fold, **songs.scores()} for fold, songs in enumerate(fused)]
     return summarise(name, fused, results, recipe=None, seed=seed)
@@ -361,8 +369,7 @@ def fuse(folders: Sequence[Path], *, weights: Sequence[float] | None = None, see
     if len(weights) != len(folders) or min(weights) < 0 or sum(weights) <= 0:
         raise TrainingError(f"fusion weights {list(weights)}: give one non-negative weight per folder")
     shares = np.asarray(weights, dtype=np.float64) / sum(weights)
-    fused = [FoldSongs(parts[0].ids, np.tensordot(shares, np.stack([p.probabilities for p in parts]), axes=1),
-                       parts[0].targets) for parts in _aligned_folds(folders)]
+    fused = [_mean_songs(parts, shares) for parts in _aligned_folds(folders)]
     names = [Path(f).name for f in folders]
     if len(set(shares)) > 1:
         names = [f"{share:.2f} x {name}" for share, name in zip(shares, names)]
@@ -380,8 +387,7 @@ def nested_fusion(folders: Sequence[Path], *, max_size: int = 2, seed: int = 0) 
     subsets = [c for size in range(1, max_size + 1) for c in itertools.combinations(range(len(folders)), size)]
 
     def mean_of(fold: int, subset: tuple[int, ...]) -> FoldSongs:
-        parts = aligned[fold]
-        return FoldSongs(parts[0].ids, np.mean([parts[i].probabilities for i in subset], axis=0), parts[0].targets)
+        return _mean_songs([aligned[fold][i] for i in subset])
 
     def best(folds: Sequence[int]) -> tuple[int, ...]:
         scores = [pool([mean_of(f, subset) for f in folds]).scores()["song_f1"] for subset in subsets]
@@ -406,8 +412,7 @@ def class_offsets(folders: Sequence[Path], *, how: str = "fitted", seed: int = 0
     quadrants gains from correcting the lean; the summary is :func:`run_cv`'s."""
     if how not in ("fitted", "prior"):
         raise TrainingError(f"class offsets {how!r} unknown: use fitted or prior")
-    aligned = [pool([FoldSongs(parts[0].ids, np.mean([p.probabilities for p in parts], axis=0), parts[0].targets)])
-               for parts in _aligned_folds(folders)]
+    aligned = [_mean_songs(parts) for parts in _aligned_folds(folders)]
 
     def fitted(songs: FoldSongs) -> np.ndarray:
         logs, offsets = np.log(np.clip(songs.probabilities, 1e-9, 1.0)), np.zeros(len(QUADRANTS))
