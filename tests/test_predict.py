@@ -262,6 +262,24 @@ def test_russell_path_is_one_collection_of_segments_however_long_the_song():
     plt.close(figure)
 
 
+@pytest.mark.parametrize("steps", [8, 30, 600])
+def test_tag_gram_keeps_the_russell_plane_close_to_the_colour_bar_for_any_song_length(tmp_path: Path, steps: int):
+    from quadpred import plots
+    from quadpred.labels import TASKS
+
+    rng = np.random.default_rng(0)
+    labels = {task: list(names) for task, names in TASKS.items()}
+    song = {task: rng.dirichlet(np.ones(len(names)), steps) for task, names in TASKS.items()}
+    plots.tag_gram(np.arange(steps) + 0.5, song, labels, tmp_path / "song.png")
+    template = list(plots._TAG_GRAMS.values())[-1]  # the most recently used
+    renderer = template.canvas.get_renderer()
+    colour_bar = next(a for a in template.figure.axes if a not in template.axes and a is not template.plane.axis)
+    plane_left = template.plane.axis.yaxis.label.get_window_extent(renderer).x0
+    blank_inches = (plane_left - colour_bar.get_tightbbox(renderer).x1) / template.figure.dpi
+    assert 0.05 < blank_inches < 0.6  # not touching, and no wide blank strip (it was 3 inches at 600 steps)
+    assert template.plane.axis.get_window_extent(renderer).x1 <= template.figure.bbox.x1
+
+
 def test_tag_grams_drawn_over_a_shared_figure_match_a_full_draw_and_leave_nothing_behind(tmp_path: Path):
     from PIL import Image
 
@@ -281,7 +299,7 @@ def test_tag_grams_drawn_over_a_shared_figure_match_a_full_draw_and_leave_nothin
     np.testing.assert_array_equal(pixels(tmp_path / "a.png"), pixels(tmp_path / "a-again.png"))  # nothing of b left
     assert np.abs(pixels(tmp_path / "a.png") - pixels(tmp_path / "b.png")).sum(axis=2).max() > 100
     # the same figure drawn whole by matplotlib, song a's data and title in it
-    template = next(t for t in plots._TAG_GRAMS.values() if t.images["quadrant"].get_array().shape == (4, 30))
+    template = list(plots._TAG_GRAMS.values())[-1]  # the most recently used: song a's
     for artist in template.figure.findobj(lambda a: a.get_animated()):
         artist.set_animated(False)
     template.figure.savefig(tmp_path / "full.png", dpi=110)

@@ -199,9 +199,14 @@ class _TagGramTemplate:
         self.figure = Figure(figsize=size, dpi=110)
         self.canvas = FigureCanvasAgg(self.figure)
         # margins in inches, so that the figure needs no cropping pass
+        left, right = 1.5, 0.15 if plane else 0.95
+        # matplotlib's wspace is a fraction of the mean cell width: a fixed 0.35 left inches of
+        # blank beside a long song's plane; the gap holds the colour bar and the plane's label
+        gap = 1.1
         grid = self.figure.add_gridspec(len(tasks), 2 if plane else 1, height_ratios=heights,
-                                        width_ratios=[width, 3.0] if plane else None, wspace=0.35,
-                                        left=1.5 / size[0], right=1 - (0.15 if plane else 0.95) / size[0],
+                                        width_ratios=[width, 3.0] if plane else None,
+                                        wspace=2 * gap / (size[0] - left - right - gap),
+                                        left=left / size[0], right=1 - right / size[0],
                                         bottom=0.6 / size[1], top=1 - 0.35 / size[1])
         axes = [self.figure.add_subplot(grid[row, 0]) for row in range(len(tasks))]
         for axis in axes[1:]:
