@@ -197,8 +197,8 @@ def run_grid(config: ExperimentConfig, base: str | Path, out: str | Path, *, dev
         _run_parallel(steps, status, config, base, out, device=device, cells=cells, progress=progress)
     else:
         for number, step in enumerate(steps, start=1):
-            if step.needs and status.get(step.needs, {}).get("state") != "done":
-                status[step.name] = {"state": "skipped", "reason": f"{step.needs} did not finish"}
+            if _need(step, status) != "done":  # run in plan order: what it needs has finished, one way or another
+                status[step.name] = _skipped(step)
                 continue
             log.info("[%d/%d] %s", number, len(steps), step.name)
             status[step.name] = _run_step(step, config, inputs, out, device=device, progress=progress)
@@ -209,6 +209,15 @@ def run_grid(config: ExperimentConfig, base: str | Path, out: str | Path, *, dev
     log.info("grid: %d steps in %.0f s, %d failed", len(steps), time.perf_counter() - started,
              sum(s["state"] == "failed" for s in status.values()))
     return GridResult(out, steps, status)
+
+
+def _need(step: Step, status: dict[str, dict[str, Any]]) -> str:
+    """The state of the step that ``step`` needs: 'done' when it needs none, 'waiting' before it ran."""
+    return status.get(step.needs, {}).get("state", "waiting") if step.needs else "done"
+
+
+def _skipped(step: Step) -> dict[str, str]:
+    return {"state": "skipped", "reason": f"{step.needs} did not finish"}
 
 
 @dataclass(frozen=True)
@@ -301,9 +310,9 @@ def _run_parallel(steps: list[Step], status: dict[str, dict[str, Any]], config: 
             tqdm(total=len(steps), desc=f"grid, {cells} at a time", unit="run", disable=bar_off(progress)) as bar:
         while waiting or running:
             for step in list(waiting):
-                need = status.get(step.needs, {}).get("state") if step.needs else "done"
+                need = _need(step, status)
                 if need in ("failed", "skipped"):
-                    status[step.name] = {"state": "skipped", "reason": f"{step.needs} did not finish"}
+                    status[step.name] = _skipped(step)
                     waiting.remove(step)
                 elif need == "done" and len(running) < cells:
                     log.info("[%d/%d] %s", steps.index(step) + 1, len(steps), step.name)
