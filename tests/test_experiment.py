@@ -179,6 +179,21 @@ def test_a_failed_cell_is_reported_and_the_rest_go_on(tiny_study, tmp_path: Path
     assert "Not finished" in report["markdown"].read_text()
 
 
+def test_one_family_gets_its_own_transfer_settings_and_bad_ones_are_refused_before_training(tiny_study, tmp_path: Path):
+    config = tiny_config(tiny_study, methods=["baseline", "scae-feat-ext"], settings=["eng2eng"], repeats=1, mix=[],
+                         transfer_by_family={"baseline": {"model.input_norm": True, "train.select": "song-loss"}})
+    result = run_grid(config, tmp_path, tmp_path / "runs", device="cpu", progress=False)
+    assert not result.failed, result.status
+    baseline = json.loads((tmp_path / "runs/transfer/baseline-eng/r0/baseline/config.json").read_text())
+    scae = json.loads((tmp_path / "runs/transfer/eng2eng/scae/r0/feat-ext/config.json").read_text())
+    assert baseline["model"]["input_norm"] is True and baseline["train"]["select"] == "song-loss"
+    assert scae["model"]["input_norm"] is False and scae["train"]["select"] == config.transfer.train.select
+    with pytest.raises(ConfigError, match=r"transfer_by_family: 'cpc' is not a family of the grid's methods \(baseline, scae\)"):
+        tiny_config(tiny_study, methods=["baseline", "scae-feat-ext"], transfer_by_family={"cpc": {"train.lr": 1e-3}})
+    with pytest.raises(ConfigError, match="transfer_by_family 'baseline': setting 'model.input_normalisation': unknown key"):
+        tiny_config(tiny_study, methods=["baseline"], transfer_by_family={"baseline": {"model.input_normalisation": True}})
+
+
 def test_leaking_split_is_refused(tiny_study, tmp_path: Path):
     clips, _ = tiny_study
     music = list(clips["music_eng"])

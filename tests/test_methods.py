@@ -10,7 +10,7 @@ from test_train import small_run
 
 from quadpred import cli
 from quadpred.crossval import CV_METHODS
-from quadpred.experiment import PRESETS, plan, run_grid
+from quadpred.experiment import PRESETS, RECIPES, plan, run_grid
 from quadpred.methods import METHODS, PRETRAININGS, Method, PretrainData, Pretraining
 from quadpred.modeldir import load_model
 from quadpred.models import build_scae
@@ -66,3 +66,5 @@ def test_the_command_line_choices_match_the_tables():
     assert tuple(choices["pretrain"]) == tuple(PRETRAININGS) and tuple(choices["cv"]) == tuple(CV_METHODS)
     presets = next(a.choices for a in subcommands["experiment"]._actions if a.dest == "preset")
     assert tuple(presets) == PRESETS
+    recipes = next(a.choices for a in subcommands["experiment"]._actions if a.dest == "recipe")
+    assert tuple(recipes) == RECIPES

@@ -64,3 +64,7 @@ def test_real_preset_manifests(tmp_path):
     config = real_preset(paths, str(tmp_path / "features"), repeats=1)
     assert config.cells() == [("eng", "eng"), ("man", "eng"), ("mix", "eng")] and "baseline" in config.methods
     assert {"dae-classifier", "dae-sparsity"} <= set(config.methods) and config.pretrain_once
+    assert config.transfer.train.epochs == 5 and not config.transfer_by_family  # the short grid of docs/results.md
+    cv = real_preset(paths, str(tmp_path / "features"), recipe="cv")  # the cross-validated recipe, every method
+    assert (cv.transfer.train.epochs, cv.transfer.train.max_batches, cv.transfer.train.select) == (8, 180, "song-loss")
+    assert cv.transfer_by_family == {"baseline": {"model.input_norm": True}} and cv.methods == config.methods

@@ -19,10 +19,11 @@ if TYPE_CHECKING:  # imported where used: `quadpred --help` stays fast
 
 log = logging.getLogger("quadpred")
 
-# copies of methods.PRETRAININGS, crossval.CV_METHODS and experiment.PRESETS (importing those loads
+# copies of methods.PRETRAININGS, crossval.CV_METHODS, experiment.PRESETS and RECIPES (importing those loads
 # torch, seconds a `--help` should not wait); tests/test_methods.py checks that they agree
 PRETRAINING_CHOICES = ("scae", "cpc", "dae")
 PRESET_CHOICES = ("paper", "demo", "real")
+RECIPE_CHOICES = ("short", "cv")
 CV_CHOICES = ("baseline", "feat-ext", "full", "egemaps-svm", "egemaps-logreg", "compare-svm", "compare-logreg",
               "probe-svm", "probe-logreg")
 
@@ -198,7 +199,8 @@ def cmd_experiment(args: argparse.Namespace) -> None:
     elif args.preset:
         inputs = PresetInputs(data=args.data, speech=_language_paths(args.speech, "--speech"),
                               music=_language_paths(args.music, "--music"), features=args.features,
-                              scale=args.scale, seed=args.seed, workers=args.workers, progress=not args.quiet)
+                              scale=args.scale, seed=args.seed, recipe=args.recipe, workers=args.workers,
+                              progress=not args.quiet)
         config, base = preset_experiment(args.preset, out, inputs)
     else:
         raise QuadpredError("give an experiment CONFIG file or --preset demo|paper|real")
@@ -560,6 +562,11 @@ def _add_experiment(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--features", help="paper (and real) preset: the feature store root")
     p.add_argument("--scale", choices=("tiny", "small"), default="small", help="demo preset: world size")
     p.add_argument("--seed", type=int, default=0, help="demo preset: seed of the world")
+    p.add_argument("--recipe", choices=RECIPE_CHOICES, default="short",
+                   help="real preset: 'short' (default; at most 5 epochs, stopped on the validation chunk loss: the "
+                        "grid of docs/results.md) or 'cv' (the recipe chosen by cross-validation, the same for every "
+                        "method: 8 epochs of at most 180 batches, epoch chosen on the validation songs' log-loss, "
+                        "cosine decay; about 4x the training)")
     p.add_argument("--repeats", type=int, help="override the number of repeats")
     _add_cells(p, "default: as the demo for --preset demo, else 1: the networks of the paper and real grids use "
                   "all cores well")

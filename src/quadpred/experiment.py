@@ -47,6 +47,8 @@ class ExperimentConfig:
     per training run (0: the defaults); pretrain_once: pretrain each speech model once (repeat 0)
     and start every repeat's transfer from it, so that repeats vary the emotion models only (the
     study trains "each model four times"; pretraining is a third of a repeat on 2 CPU cores).
+    transfer_by_family: settings of one family's transfers on top of ``transfer``, as dotted keys
+    ({'baseline': {'model.input_norm': true}}; 'baseline' or a family of ``methods``: 'scae', 'cpc', ...).
     """
 
     name: str = "experiment"
@@ -63,6 +65,7 @@ class ExperimentConfig:
     pretrain: RunConfig = field(default_factory=RunConfig)
     transfer: RunConfig = field(default_factory=RunConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
+    transfer_by_family: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for part, cls in (("pretrain", RunConfig), ("transfer", RunConfig), ("features", FeatureConfig)):
@@ -83,6 +86,15 @@ class ExperimentConfig:
             if source not in speech or target not in self.music:
                 raise ConfigError(f"setting {setting!r}: write <speech>2<music> with speech in {speech} "
                                   f"and music in {sorted(self.music)}")
+        families = {METHODS[m].family or "baseline" for m in self.methods}
+        for family, settings in self.transfer_by_family.items():
+            if family not in families:
+                raise ConfigError(f"transfer_by_family: {family!r} is not a family of the grid's methods "
+                                  f"({', '.join(sorted(families))})")
+            try:  # an unknown key or a bad value is said here, not mid-grid
+                with_settings(self.transfer, settings)
+            except ConfigError as exc:
+                raise ConfigError(f"transfer_by_family {family!r}: {exc}") from None
         if any(METHODS[m].pretraining for m in self.methods) and not speech:
             raise ConfigError("transfer methods need speech manifests ('speech': {'eng': [...]})")
 
@@ -266,6 +278,7 @@ def _run_step(step: Step, config: ExperimentConfig, inputs: _GridInputs, out: Pa
             tuned(train, run, out / step.folder, trials=config.tune, stage=method)
         else:
             run = _variant(_seeded(config.transfer, seed), step.family)
+            run = with_settings(run, config.transfer_by_family.get(step.family or "baseline", {}))
             transfer_stages(inputs.music[step.music], store, out / step.folder,
                             encoder=out / step.needs if step.needs else None, stages=step.stages, run=run,
                             device=device, progress=progress, trials=config.tune)
@@ -393,20 +406,36 @@ def demo_preset(manifests: Path, features_root: str, *, repeats: int = 2, epochs
 # precision 'auto' takes); on a GPU raise the epochs
 REAL_PRETRAIN = {"model": {"cpc": {"segments": 4, "steps": 2}}, "train": {"epochs": 4, "patience": 2}}
 REAL_TRANSFER = {"model": {"cpc": {"segments": 4, "steps": 2}}, "train": {"epochs": 5, "patience": 2}}
+# the recipe that artist-grouped cross-validation chose for every network (docs/results.md,
+# 'Cross-validation'): 8 epochs of at most 180 batches, the epoch chosen by the validation songs'
+# log-loss, cosine decay after half an epoch of warm-up; the baseline standardises its inputs
+# (a pretrained encoder keeps the inputs it was pretrained on)
+CV_TRANSFER = {"model": {"cpc": {"segments": 4, "steps": 2}},
+               "train": {"lr": 3e-4, "epochs": 8, "patience": 8, "max_batches": 180, "select": "song-loss",
+                         "schedule": "cosine", "warmup_epochs": 0.5}}
+CV_BY_FAMILY = {"baseline": {"model.input_norm": True}}
+RECIPES = ("short", "cv")
 
 
-def real_preset(manifests: dict[str, Path], features_root: str, *, repeats: int = 4) -> ExperimentConfig:
+def real_preset(manifests: dict[str, Path], features_root: str, *, repeats: int = 4,
+                recipe: str = "short") -> ExperimentConfig:
     """The study on real recordings: eng, man and mix speech -> English music (4Q); baseline, SCAE
-    feat-ext and full, CPC feat-ext, the two DAE baselines; bf16 training with early stopping; each
-    speech model pretrained once and the emotion models repeated (affordable on 2 cores)."""
+    feat-ext and full, CPC feat-ext, the two DAE baselines; each speech model pretrained once and the
+    emotion models repeated. ``recipe`` 'short': at most 5 epochs, early stopping on the validation
+    chunk loss (affordable on 2 cores: the grid of docs/results.md); 'cv': the cross-validated
+    recipe, the same budget for every method (about 4x the training)."""
+    if recipe not in RECIPES:
+        raise ConfigError(f"recipe {recipe!r} unknown: use {' or '.join(RECIPES)}")
+    cv = recipe == "cv"
     return ExperimentConfig(
-        name="real", features_root=features_root,
+        name="real" if not cv else "real-cv", features_root=features_root,
         speech={"eng": [str(manifests["speech_eng"])], "man": [str(manifests["speech_man"])]},
         music={"eng": [str(manifests["music_eng"])]}, mix=["eng", "man"],
         settings=["eng2eng", "man2eng", "mix2eng"],
         methods=["baseline", "scae-feat-ext", "scae-full", "cpc-feat-ext", "dae-classifier", "dae-sparsity"],
-        repeats=repeats, pretrain_once=True,
-        pretrain=json.loads(json.dumps(REAL_PRETRAIN)), transfer=json.loads(json.dumps(REAL_TRANSFER)))
+        repeats=repeats, pretrain_once=True, pretrain=json.loads(json.dumps(REAL_PRETRAIN)),
+        transfer=json.loads(json.dumps(CV_TRANSFER if cv else REAL_TRANSFER)),
+        transfer_by_family=json.loads(json.dumps(CV_BY_FAMILY)) if cv else {})
 
 
 @dataclass(frozen=True)
@@ -419,6 +448,7 @@ class PresetInputs:
     features: str | Path | None = None                               # paper (and real): the feature store root
     scale: str = "small"                                             # demo: the world's size
     seed: int = 0                                                    # demo and real: world and splits
+    recipe: str = "short"                                            # real: the transfers' recipe (RECIPES)
     workers: int = 2
     progress: bool = True
 
@@ -445,7 +475,7 @@ def preset_experiment(name: str, out: str | Path, inputs: PresetInputs = PresetI
             raise ConfigError("the real preset needs the folder of the real recordings (--data ../shared/data)")
         manifests = prepare_real(inputs.data, out / "manifests", seed=inputs.seed)
         return real_preset({k: v.resolve() for k, v in manifests.items()},
-                           str(Path(inputs.features or out / "features").resolve())), out
+                           str(Path(inputs.features or out / "features").resolve()), recipe=inputs.recipe), out
     if name == "paper":
         if not inputs.speech or not inputs.music or not inputs.features:
             raise ConfigError("the paper preset needs speech and music manifests per language and a feature store: "
