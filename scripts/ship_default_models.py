@@ -106,9 +106,11 @@ def ship(source: Path, speech: str, *, metrics_from: Path | None = None) -> Path
 
 def ship_cv(cvs: list[Path], speech: str, references: list[Path], members: list[int] | None = None) -> Path:
     """The fold models of the cross-validations ``cvs`` (run on the same folds) as the ensemble
-    ``<speech>2eng``, with a card; ``members``: per cross-validation, how many of its folds (the
-    first ones) to ship (default: all). Several cross-validations make a fusion ensemble, whose
-    estimate is the fusion of their out-of-fold songs weighted by the members' shares."""
+    ``<speech>2eng``, with a card; ``members``: per cross-validation, how many of its fold models
+    to ship (default: all). Several cross-validations make a fusion ensemble, whose estimate is the
+    fusion of their out-of-fold songs weighted by the members' shares. Member i is the model of
+    fold i mod k, so that five members of several cross-validations were trained on five
+    different 80 % of the songs, as the folds of one (the estimate does not depend on which)."""
     from quadpred.crossval import fuse
 
     if members is not None and len(members) != len(cvs):
@@ -121,8 +123,8 @@ def ship_cv(cvs: list[Path], speech: str, references: list[Path], members: list[
     index = 0
     for cv, summary, count in zip(cvs, summaries, counts):
         stage = {"baseline": "baseline", "feat-ext": "feat-ext", "full": "full"}[summary["method"]]
-        for fold in range(count):
-            source = cv / f"fold{fold}" / stage
+        for _ in range(count):
+            source = cv / f"fold{index % summary['k']}" / stage
             member = target / f"member{index}"
             member.mkdir(parents=True)
             model, info = load_model(source)
@@ -196,7 +198,8 @@ def main() -> None:
                         help="ship the fold models of this `quadpred cv` folder as an ensemble (repeat it for an "
                              "ensemble of several methods cross-validated on the same folds)")
     parser.add_argument("--members", type=int, nargs="+",
-                        help="per --cv, ship its first N fold models only (default: all)")
+                        help="per --cv, ship N of its fold models (default: all; member i is the model of "
+                             "fold i mod k)")
     parser.add_argument("--reference", type=Path, action="append", default=[],
                         help="a `quadpred cv` folder of a reference method, for the model card")
     args = parser.parse_args()

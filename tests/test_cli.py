@@ -90,3 +90,32 @@ def test_python_dash_m_quadpred():
 
     done = subprocess.run([sys.executable, "-m", "quadpred", "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "prepare" in done.stdout and "features" in done.stdout
+
+
+def test_the_cv_recipe_is_the_flags_cross_validation_used_and_set_applies_on_top(monkeypatch, tmp_path: Path):
+    from quadpred import cli, crossval, manifest, stages
+    from quadpred.config import RunConfig, apply_overrides
+
+    documented = ["train.lr=3e-4", "train.epochs=8", "train.patience=8", "train.max_batches=180",
+                  "train.select=song-loss", "train.schedule=cosine", "train.warmup_epochs=0.5"]  # docs/results.md's NEW
+    runs = []
+
+    def stop(*args, run, **kwargs):  # what the command would train with; no training
+        runs.append(run)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(stages, "transfer_stages", stop)
+    monkeypatch.setattr(crossval, "run_cv", stop)
+    monkeypatch.setattr(cli, "_clips_and_store", lambda args: ([], None))
+    monkeypatch.setattr(manifest, "read_manifest", lambda path: [])
+    transfer = ["-q", "transfer", "m.jsonl", "--features", "s", "-o", str(tmp_path / "out")]
+    references = ["-q", "cv", "m.jsonl", "-o", str(tmp_path / "cv"), "--method", "egemaps-svm", "--recipe", "cv"]
+    for argv in ([*transfer, "--baseline", "--recipe", "cv"], [*transfer, "--encoder", "pre", "--recipe", "cv", "--set",
+                                                               "train.seed=1"], [*transfer, "--baseline"], references):
+        with pytest.raises(SystemExit):
+            main(argv)
+    baseline, full, study, references = runs
+    assert baseline == apply_overrides(RunConfig(), [*documented, "model.input_norm=true"])  # from random: standardised
+    assert full == apply_overrides(RunConfig(), [*documented, "train.seed=1"]) and not full.model.input_norm
+    assert study == RunConfig()  # the default recipe is the study's, unchanged
+    assert references == apply_overrides(RunConfig(), documented)

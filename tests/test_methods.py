@@ -9,8 +9,9 @@ from test_experiment import tiny_config
 from test_train import small_run
 
 from quadpred import cli
+from quadpred.config import RECIPES
 from quadpred.crossval import CV_METHODS
-from quadpred.experiment import PRESETS, RECIPES, plan, run_grid
+from quadpred.experiment import PRESETS, REAL_RECIPES, plan, run_grid
 from quadpred.methods import METHODS, PRETRAININGS, Method, PretrainData, Pretraining
 from quadpred.modeldir import load_model
 from quadpred.models import build_scae
@@ -66,5 +67,7 @@ def test_the_command_line_choices_match_the_tables():
     assert tuple(choices["pretrain"]) == tuple(PRETRAININGS) and tuple(choices["cv"]) == tuple(CV_METHODS)
     presets = next(a.choices for a in subcommands["experiment"]._actions if a.dest == "preset")
     assert tuple(presets) == PRESETS
-    recipes = next(a.choices for a in subcommands["experiment"]._actions if a.dest == "recipe")
-    assert tuple(recipes) == RECIPES
+    recipes = {name: next(a.choices for a in subcommands[name]._actions if a.dest == "recipe")
+               for name in ("experiment", "transfer", "cv")}
+    assert tuple(recipes["experiment"]) == REAL_RECIPES
+    assert tuple(recipes["transfer"]) == tuple(recipes["cv"]) == tuple(RECIPES)

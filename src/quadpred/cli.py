@@ -19,11 +19,12 @@ if TYPE_CHECKING:  # imported where used: `quadpred --help` stays fast
 
 log = logging.getLogger("quadpred")
 
-# copies of methods.PRETRAININGS, crossval.CV_METHODS, experiment.PRESETS and RECIPES (importing those loads
+# copies of methods.PRETRAININGS, crossval.CV_METHODS, experiment.PRESETS and REAL_RECIPES, config.RECIPES (importing those loads
 # torch, seconds a `--help` should not wait); tests/test_methods.py checks that they agree
 PRETRAINING_CHOICES = ("scae", "cpc", "dae")
 PRESET_CHOICES = ("paper", "demo", "real")
-RECIPE_CHOICES = ("short", "cv")
+REAL_RECIPE_CHOICES = ("short", "cv")
+RECIPE_CHOICES = ("study", "cv")
 CV_CHOICES = ("baseline", "feat-ext", "full", "egemaps-svm", "egemaps-logreg", "compare-svm", "compare-logreg",
               "probe-svm", "probe-logreg")
 
@@ -101,10 +102,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
         print(f"  report {result.report}\n  tag-grams {result.predictions}/*/{result.song.name}.png")
 
 
-def _run_config(args: argparse.Namespace):
-    from .config import RunConfig, apply_overrides, load_json
+def _run_config(args: argparse.Namespace, *, from_random: bool = False):
+    """The run settings: the --config file (or the defaults), then the --recipe's settings (with
+    those for a network from random weights where ``from_random``), then each --set."""
+    from .config import RECIPES, RECIPES_FROM_RANDOM, RunConfig, apply_overrides, load_json, with_settings
 
     base = load_json(RunConfig, args.config) if args.config else RunConfig()
+    recipe = getattr(args, "recipe", "study")
+    base = with_settings(base, {**RECIPES[recipe], **(RECIPES_FROM_RANDOM[recipe] if from_random else {})})
     return apply_overrides(base, args.set or [])
 
 
@@ -145,7 +150,7 @@ def cmd_transfer(args: argparse.Namespace) -> None:
     init_distributed()
     if (args.encoder is None) == (not args.baseline):
         raise QuadpredError("give either --encoder PRETRAINED_DIR (transfer) or --baseline (random initialisation)")
-    run = _run_config(args)
+    run = _run_config(args, from_random=args.baseline)
     clips, store = _clips_and_store(args)
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     results = transfer_stages(clips, store, args.output, encoder=args.encoder, stages=stages, run=run,
@@ -163,7 +168,7 @@ def cmd_cv(args: argparse.Namespace) -> None:
     from .manifest import read_manifest
     from .store import FeatureStore
 
-    run = _run_config(args)
+    run = _run_config(args, from_random=args.method == "baseline")
     clips = [clip for manifest in args.manifests for clip in read_manifest(manifest)]
     reads_logmels = args.method in (*NETWORK_METHODS, *PROBE_METHODS)
     if reads_logmels and not args.features:
@@ -336,6 +341,15 @@ def _add_run_settings(parser: argparse.ArgumentParser) -> None:
                         help="override a setting, e.g. --set train.epochs=5 --set train.select=song-loss")
 
 
+def _add_recipe(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--recipe", choices=RECIPE_CHOICES, default="study",
+                        help="'study' (default): the study's training (30 epochs, early stopping on the validation "
+                             "chunk loss, patience 5); 'cv': the recipe cross-validation chose on 4Q-Emotion "
+                             "(8 epochs of at most 180 batches, lr 3e-4, the epoch kept by the validation songs' "
+                             "log-loss, cosine decay; a network from random weights standardises its inputs). "
+                             "--config and --set apply on top")
+
+
 def _add_device(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ...")
 
@@ -490,6 +504,7 @@ def _add_transfer(sub: argparse._SubParsersAction, common: argparse.ArgumentPars
     p.add_argument("--encoder", help="model directory from `quadpred pretrain`")
     p.add_argument("--baseline", action="store_true", help="train from random initialisation (no encoder)")
     p.add_argument("--stages", default="feat-ext,full", help="stages in order (default feat-ext,full)")
+    _add_recipe(p)
     p.set_defaults(func=cmd_transfer)
 
 
@@ -515,6 +530,7 @@ def _add_cv(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) ->
     p.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the fold assignment (default 0)")
     _add_run_settings(p)
+    _add_recipe(p)
     _add_device(p)
     p.set_defaults(func=cmd_cv)
 
@@ -562,7 +578,7 @@ def _add_experiment(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--features", help="paper (and real) preset: the feature store root")
     p.add_argument("--scale", choices=("tiny", "small"), default="small", help="demo preset: world size")
     p.add_argument("--seed", type=int, default=0, help="demo preset: seed of the world")
-    p.add_argument("--recipe", choices=RECIPE_CHOICES, default="short",
+    p.add_argument("--recipe", choices=REAL_RECIPE_CHOICES, default="short",
                    help="real preset: 'short' (default; at most 5 epochs, stopped on the validation chunk loss: the "
                         "grid of docs/results.md) or 'cv' (the recipe chosen by cross-validation, the same for every "
                         "method: 8 epochs of at most 180 batches, epoch chosen on the validation songs' log-loss, "

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import FeatureConfig, RunConfig, from_dict, load_json, to_dict, with_settings
+from .config import RECIPES, RECIPES_FROM_RANDOM, FeatureConfig, RunConfig, from_dict, load_json, to_dict, with_settings
 from .errors import ConfigError, TrainingError
 from .featurekinds import DEFAULT_KIND, FEATURE_KINDS
 from .layout import Setting, pretrain_folder, transfer_folder
@@ -406,15 +406,7 @@ def demo_preset(manifests: Path, features_root: str, *, repeats: int = 2, epochs
 # precision 'auto' takes); on a GPU raise the epochs
 REAL_PRETRAIN = {"model": {"cpc": {"segments": 4, "steps": 2}}, "train": {"epochs": 4, "patience": 2}}
 REAL_TRANSFER = {"model": {"cpc": {"segments": 4, "steps": 2}}, "train": {"epochs": 5, "patience": 2}}
-# the recipe that artist-grouped cross-validation chose for every network (docs/results.md,
-# 'Cross-validation'): 8 epochs of at most 180 batches, the epoch chosen by the validation songs'
-# log-loss, cosine decay after half an epoch of warm-up; the baseline standardises its inputs
-# (a pretrained encoder keeps the inputs it was pretrained on)
-CV_TRANSFER = {"model": {"cpc": {"segments": 4, "steps": 2}},
-               "train": {"lr": 3e-4, "epochs": 8, "patience": 8, "max_batches": 180, "select": "song-loss",
-                         "schedule": "cosine", "warmup_epochs": 0.5}}
-CV_BY_FAMILY = {"baseline": {"model.input_norm": True}}
-RECIPES = ("short", "cv")
+REAL_RECIPES = ("short", "cv")  # the real preset's: its own short budget, or config.RECIPES['cv']
 
 
 def real_preset(manifests: dict[str, Path], features_root: str, *, repeats: int = 4,
@@ -424,9 +416,12 @@ def real_preset(manifests: dict[str, Path], features_root: str, *, repeats: int 
     emotion models repeated. ``recipe`` 'short': at most 5 epochs, early stopping on the validation
     chunk loss (affordable on 2 cores: the grid of docs/results.md); 'cv': the cross-validated
     recipe, the same budget for every method (about 4x the training)."""
-    if recipe not in RECIPES:
-        raise ConfigError(f"recipe {recipe!r} unknown: use {' or '.join(RECIPES)}")
+    if recipe not in REAL_RECIPES:
+        raise ConfigError(f"recipe {recipe!r} unknown: use {' or '.join(REAL_RECIPES)}")
     cv = recipe == "cv"
+    transfer = from_dict(RunConfig, json.loads(json.dumps(REAL_TRANSFER)), where="real preset")
+    if cv:
+        transfer = with_settings(from_dict(RunConfig, {"model": REAL_TRANSFER["model"]}), RECIPES["cv"])
     return ExperimentConfig(
         name="real" if not cv else "real-cv", features_root=features_root,
         speech={"eng": [str(manifests["speech_eng"])], "man": [str(manifests["speech_man"])]},
@@ -434,8 +429,7 @@ def real_preset(manifests: dict[str, Path], features_root: str, *, repeats: int 
         settings=["eng2eng", "man2eng", "mix2eng"],
         methods=["baseline", "scae-feat-ext", "scae-full", "cpc-feat-ext", "dae-classifier", "dae-sparsity"],
         repeats=repeats, pretrain_once=True, pretrain=json.loads(json.dumps(REAL_PRETRAIN)),
-        transfer=json.loads(json.dumps(CV_TRANSFER if cv else REAL_TRANSFER)),
-        transfer_by_family=json.loads(json.dumps(CV_BY_FAMILY)) if cv else {})
+        transfer=transfer, transfer_by_family={"baseline": dict(RECIPES_FROM_RANDOM["cv"])} if cv else {})
 
 
 @dataclass(frozen=True)
@@ -448,7 +442,7 @@ class PresetInputs:
     features: str | Path | None = None                               # paper (and real): the feature store root
     scale: str = "small"                                             # demo: the world's size
     seed: int = 0                                                    # demo and real: world and splits
-    recipe: str = "short"                                            # real: the transfers' recipe (RECIPES)
+    recipe: str = "short"                                            # real: the transfers' recipe (REAL_RECIPES)
     workers: int = 2
     progress: bool = True
 
