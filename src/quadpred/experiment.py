@@ -419,9 +419,8 @@ def real_preset(manifests: dict[str, Path], features_root: str, *, repeats: int 
     if recipe not in REAL_RECIPES:
         raise ConfigError(f"recipe {recipe!r} unknown: use {' or '.join(REAL_RECIPES)}")
     cv = recipe == "cv"
-    transfer = from_dict(RunConfig, json.loads(json.dumps(REAL_TRANSFER)), where="real preset")
-    if cv:
-        transfer = with_settings(from_dict(RunConfig, {"model": REAL_TRANSFER["model"]}), RECIPES["cv"])
+    transfer = (with_settings(from_dict(RunConfig, {"model": REAL_TRANSFER["model"]}), RECIPES["cv"]) if cv
+                else json.loads(json.dumps(REAL_TRANSFER)))
     return ExperimentConfig(
         name="real" if not cv else "real-cv", features_root=features_root,
         speech={"eng": [str(manifests["speech_eng"])], "man": [str(manifests["speech_man"])]},
