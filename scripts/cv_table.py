@@ -8,7 +8,8 @@ probabilities, crossval.fuse); ``--stack A B ...``: a row for their stacked fusi
 regression on their log-probabilities fitted on the other folds, crossval.stack).
 ``--paired A B`` (repeatable): a line with the pooled F of A minus that of B, its paired
 song-bootstrap interval and p-value (crossval.paired), and the p-value Holm-adjusted over all the
-``--paired`` comparisons of the call (one family of tests).
+``--paired`` comparisons of the call (one family of tests). A or B may be a fusion: folders joined
+by '+' (their mean), each with an optional ':weight' (cv/scae-full-new:3+cv/baseline-new:2).
 ``--nested-fusion A B ...``: a row for choosing the mean of up to ``--nested-size`` (default 2)
 of these folders by cross-validation, estimated honestly: each fold is scored with the subset
 that the other folds' songs chose (crossval.nested_fusion); the picks are printed below the table.
@@ -25,6 +26,16 @@ import argparse
 import json
 import shutil
 from pathlib import Path
+
+
+def fusion(text: str) -> Path | list[Path] | dict[Path, float]:
+    """'A' -> a folder; 'A+B' -> their mean; 'A:3+B:2' -> their weighted mean (crossval.Fusion)."""
+    parts = [part.rpartition(":") if ":" in part else (part, "", "1") for part in text.split("+")]
+    if len(parts) == 1:
+        return Path(parts[0][0])
+    if all(weight == "1" for _, _, weight in parts):
+        return [Path(folder) for folder, _, _ in parts]
+    return {Path(folder): float(weight) for folder, _, weight in parts}
 
 
 def row(folder: Path) -> str:
@@ -57,8 +68,8 @@ def main() -> None:
     parser.add_argument("--nested-fusion", nargs="+", type=Path, metavar="DIR",
                         help="add the nested estimate of choosing a fusion of these folders by cross-validation")
     parser.add_argument("--nested-size", type=int, default=2, help="the most methods in a chosen fusion (default 2)")
-    parser.add_argument("--paired", nargs=2, type=Path, action="append", default=[], metavar=("A", "B"),
-                        help="print the paired difference of pooled F between two folders")
+    parser.add_argument("--paired", nargs=2, type=fusion, action="append", default=[], metavar=("A", "B"),
+                        help="print the paired difference of pooled F between two folders or fusions (A+B, A:3+B:2)")
     args = parser.parse_args()
     folds = {json.dumps(json.loads((f / "folds.json").read_text()), sort_keys=True) for f in args.folders}
     if len(folds) != 1:

@@ -242,3 +242,26 @@ def test_reaggregating_songs_by_mean_probability_gives_the_run_s_own_scores(tiny
     assert geometric["pooled"]["songs"] == len(clips["music_eng"]) and 0 <= geometric["pooled"]["song_f1"] <= 1
     with pytest.raises(TrainingError, match="unknown"):
         reaggregate(tmp_path / "cv", "median")
+
+
+def test_paired_comparison_of_fusions_bootstraps_the_same_songs_for_both_sides(tmp_path: Path):
+    from quadpred.crossval import fuse, paired
+
+    rng = np.random.default_rng(1)
+    targets = rng.integers(0, 4, 60)
+    folds = {f"s{i}": i % 2 for i in range(60)}
+    good = np.eye(4)[targets] * 0.5 + rng.dirichlet(np.ones(4), 60) * 0.5  # leans to the truth
+    noise = [rng.dirichlet(np.ones(4), 60) for _ in range(2)]
+    for name, probabilities in {"good": good, "noise0": noise[0], "noise1": noise[1]}.items():
+        write_cv(tmp_path / name, folds, probabilities, targets)
+    one = paired(tmp_path / "good", tmp_path / "noise0", resamples=200)
+    assert one["a"] == "good" and one["difference"] > 0.3 and one["p_value"] < 0.01
+    mix = {tmp_path / "good": 3.0, tmp_path / "noise0": 2.0}
+    pair = [tmp_path / "noise0", tmp_path / "noise1"]
+    fused = paired(mix, pair, resamples=200)  # each side its own (weighted) mean of songs
+    assert fused["a"] == "0.60 x good + 0.40 x noise0" and fused["b"] == "noise0 + noise1"
+    expected = fuse(list(mix), weights=list(mix.values()))["pooled"]["song_f1"] - fuse(pair)["pooled"]["song_f1"]
+    assert fused["difference"] == pytest.approx(expected)
+    assert paired(pair, pair, resamples=200)["difference"] == 0 and paired(pair, pair, resamples=200)["ci95"] == [0, 0]
+    with pytest.raises(TrainingError, match="one non-negative weight per folder"):
+        paired({tmp_path / "good": -1.0}, tmp_path / "noise0")

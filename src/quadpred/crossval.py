@@ -20,7 +20,7 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -359,21 +359,33 @@ def _fused_summary(name: str, fused: list[FoldSongs], seed: int) -> dict[str, An
     return summarise(name, fused, results, recipe=None, seed=seed)
 
 
+Fusion = Path | str | Sequence[Path] | Mapping[Path, float]  # a folder, folders (equal shares) or folder -> weight
+
+
+def _fusion_parts(fusion: Fusion) -> tuple[list[Path], np.ndarray, str]:
+    """The folders of a fusion, their shares (summing to 1) and its name."""
+    if isinstance(fusion, (str, Path)):
+        return [Path(fusion)], np.ones(1), Path(fusion).name
+    folders = [Path(f) for f in fusion]
+    weights = np.asarray([fusion[f] for f in fusion] if isinstance(fusion, Mapping) else [1.0] * len(folders),
+                         dtype=np.float64)
+    if len(folders) == 0 or weights.min() < 0 or weights.sum() <= 0:
+        raise TrainingError(f"fusion weights {weights.tolist()}: give one non-negative weight per folder")
+    shares = weights / weights.sum()
+    names = [f.name if len(set(shares)) == 1 else f"{share:.2f} x {f.name}" for f, share in zip(folders, shares)]
+    return folders, shares, " + ".join(names)
+
+
 def fuse(folders: Sequence[Path], *, weights: Sequence[float] | None = None, seed: int = 0) -> dict[str, Any]:
     """Late fusion of cross-validations run on the same folds: per held-out song, the mean of the
     methods' quadrant probabilities, or their mean weighted by fixed ``weights`` (e.g. the shares
     of an ensemble's members; nothing is fitted, so no fold is used twice). Returns a summary like
     :func:`run_cv`'s."""
-    if weights is None:
-        weights = [1.0] * len(folders)
-    if len(weights) != len(folders) or min(weights) < 0 or sum(weights) <= 0:
+    if weights is not None and len(weights) != len(folders):
         raise TrainingError(f"fusion weights {list(weights)}: give one non-negative weight per folder")
-    shares = np.asarray(weights, dtype=np.float64) / sum(weights)
-    fused = [_mean_songs(parts, shares) for parts in _aligned_folds(folders)]
-    names = [Path(f).name for f in folders]
-    if len(set(shares)) > 1:
-        names = [f"{share:.2f} x {name}" for share, name in zip(shares, names)]
-    return _fused_summary("mean of " + " + ".join(names), fused, seed)
+    chosen, shares, name = _fusion_parts(list(folders) if weights is None else dict(zip(map(Path, folders), weights)))
+    fused = [_mean_songs(parts, shares) for parts in _aligned_folds(chosen)]
+    return _fused_summary("mean of " + name, fused, seed)
 
 
 def nested_fusion(folders: Sequence[Path], *, max_size: int = 2, seed: int = 0) -> dict[str, Any]:
@@ -463,14 +475,18 @@ def stack(folders: Sequence[Path], *, seed: int = 0) -> dict[str, Any]:
     return _fused_summary("stack of " + " + ".join(Path(f).name for f in folders), stacked, seed)
 
 
-def paired(a: Path, b: Path, *, seed: int = 0, resamples: int = BOOTSTRAP) -> dict[str, Any]:
+def paired(a: Fusion, b: Fusion, *, seed: int = 0, resamples: int = BOOTSTRAP) -> dict[str, Any]:
     """Pooled out-of-fold song F of ``a`` minus that of ``b`` (cross-validated on the same folds),
-    with its 95 % paired song-bootstrap interval and two-sided p-value."""
-    aligned = _aligned_folds([a, b])
-    first, second = pool([parts[0] for parts in aligned]), pool([parts[1] for parts in aligned])
+    with its 95 % paired song-bootstrap interval and two-sided p-value. Each side is a folder or a
+    fusion of folders (a list: their mean; {folder: weight}: their weighted mean)."""
+    (first_folders, first_shares, first_name), (second_folders, second_shares, second_name) = map(_fusion_parts, (a, b))
+    aligned = _aligned_folds([*first_folders, *second_folders])
+    split = len(first_folders)
+    first = pool([_mean_songs(parts[:split], first_shares) for parts in aligned])
+    second = pool([_mean_songs(parts[split:], second_shares) for parts in aligned])
     draws = _draws(len(first.ids), seed, resamples)  # the same songs for both: a paired bootstrap
     difference = _bootstrap_f1(first, draws) - _bootstrap_f1(second, draws)
-    return {"a": Path(a).name, "b": Path(b).name,
+    return {"a": first_name, "b": second_name,
             "difference": first.scores()["song_f1"] - second.scores()["song_f1"],
             "ci95": list(interval(difference)), "p_value": paired_p_value(difference)}
 
