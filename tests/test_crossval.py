@@ -265,3 +265,30 @@ def test_paired_comparison_of_fusions_bootstraps_the_same_songs_for_both_sides(t
     assert paired(pair, pair, resamples=200)["difference"] == 0 and paired(pair, pair, resamples=200)["ci95"] == [0, 0]
     with pytest.raises(TrainingError, match="one non-negative weight per folder"):
         paired({tmp_path / "good": -1.0}, tmp_path / "noise0")
+
+
+def test_epoch_rules_score_every_kept_epoch_and_the_run_s_own_rule_gives_its_songs(tiny_study, tmp_path: Path):
+    from quadpred.crossval import EPOCH_RULES, LATE_MEAN, ORACLE, epoch_rules
+
+    clips, store = tiny_study
+    music = clips["music_eng"]
+    run = apply_overrides(RunConfig(), [*SMALL, "train.epochs=3", "train.patience=3"])
+    run_cv(music, tmp_path / "cv", method="baseline", store=store, run=run, k=2, progress=False, keep_epochs=True)
+    assert sorted(p.name for p in (tmp_path / "cv/fold1/baseline/epochs").iterdir()) == [f"epoch{n}.pt" for n in (1, 2, 3)]
+    rules = epoch_rules(tmp_path / "cv", music, store)
+    assert set(rules) == {*EPOCH_RULES, LATE_MEAN, ORACLE}
+    used = rules["song-loss (validation songs' log-loss)"]  # the run's own rule: its own held-out songs, exactly
+    for fold in range(2):
+        own = FoldSongs.load(tmp_path / "cv" / f"fold{fold}" / "songs.npz")
+        assert used["songs"][fold].ids == own.ids
+        np.testing.assert_allclose(used["songs"][fold].probabilities, own.probabilities, atol=1e-6)
+        history = json.loads((tmp_path / "cv" / f"fold{fold}" / "baseline" / "history.json").read_text())
+        assert used["epochs"][fold] == 1 + int(np.argmin([r["valid_song_loss"] for r in history]))
+    assert rules["last epoch"]["epochs"] == [3, 3] and rules[LATE_MEAN]["epochs"] is None
+    assert all(rules[ORACLE]["folds"][f]["song_f1"] >= rules[name]["folds"][f]["song_f1"]
+               for name in EPOCH_RULES for f in range(2))
+    with pytest.raises(TrainingError, match="--keep-epochs"):
+        run_cv(music, tmp_path / "plain", method="baseline", store=store, run=run, k=2, progress=False)
+        epoch_rules(tmp_path / "plain", music, store)
+    with pytest.raises(TrainingError, match="not the ones cross-validated"):
+        epoch_rules(tmp_path / "cv", music[:-4], store)

@@ -175,7 +175,8 @@ def cmd_cv(args: argparse.Namespace) -> None:
         raise QuadpredError(f"method {args.method} reads log-mels: give --features STORE")
     store = FeatureStore.open(args.features, kind="logmel") if reads_logmels else None
     summary = run_cv(clips, args.output, method=args.method, store=store, encoder=args.encoder, run=run,
-                     k=args.folds, seed=args.seed, device=args.device, progress=not args.quiet)
+                     k=args.folds, seed=args.seed, device=args.device, progress=not args.quiet,
+                     keep_epochs=args.keep_epochs)
     print((Path(args.output) / "cv.md").read_text())
     print(f"cv: {Path(args.output) / 'cv.json'} (pooled out-of-fold song F {summary['pooled']['song_f1']:.3f})")
 
@@ -529,6 +530,9 @@ def _add_cv(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) ->
     p.add_argument("--encoder", help="pretrained model directory (feat-ext, full, probes), or 'random' (probes)")
     p.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the fold assignment (default 0)")
+    p.add_argument("--keep-epochs", action="store_true",
+                   help="networks: keep every epoch's weights (fold<k>/<stage>/epochs/), to score how the epoch is "
+                        "chosen (scripts/epoch_rules.py); about 25 MB an epoch for the study's CNN")
     _add_run_settings(p)
     _add_recipe(p)
     _add_device(p)

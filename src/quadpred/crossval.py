@@ -123,9 +123,10 @@ def _comparable_record(record: dict[str, Any]) -> dict[str, Any]:
 
 def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = None,
            encoder: str | Path | None = None, run: RunConfig = RunConfig(), k: int = 5, seed: int = 0,
-           device: str = "auto", progress: bool = True) -> dict[str, Any]:
+           device: str = "auto", progress: bool = True, keep_epochs: bool = False) -> dict[str, Any]:
     """Cross-validate ``method`` (CV_METHODS) on labelled music ``clips``; resumable (finished folds
-    are kept). Returns the summary written to cv.json."""
+    are kept). ``keep_epochs``: a network keeps every epoch's weights (for :func:`epoch_rules`).
+    Returns the summary written to cv.json."""
     if method not in CV_METHODS:
         raise TrainingError(f"cross-validation method {method!r} unknown: use one of {', '.join(CV_METHODS)}")
     stages = NETWORK_METHODS.get(method)
@@ -168,7 +169,7 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
         fold_started = time.perf_counter()
         if not songs_path.is_file():
             log.info("%s: fold %d of %d", out, fold + 1, k)
-            songs = _network_fold(part, store, folder, encoder, stages, run, device, progress) \
+            songs = _network_fold(part, store, folder, encoder, stages, run, device, progress, keep_epochs) \
                 if values is None else _classifier_fold(part, values, method, seed)
             folder.mkdir(parents=True, exist_ok=True)
             songs.save(songs_path)
@@ -190,12 +191,13 @@ def _stage_folder(folder: Path, stages: tuple[str, ...] | None) -> Path:
 
 
 def _network_fold(part: list[Clip], store: Any, folder: Path, encoder: str | Path | None,
-                  stages: tuple[str, ...] | None, run: RunConfig, device: str, progress: bool) -> FoldSongs:
+                  stages: tuple[str, ...] | None, run: RunConfig, device: str, progress: bool,
+                  keep_epochs: bool) -> FoldSongs:
     from .evaluate import SplitPredictions
     from .stages import transfer_stages
 
     transfer_stages(part, store, folder, encoder=encoder, stages=stages or (), run=run, device=device,
-                    progress=progress)
+                    progress=progress, keep_epochs=keep_epochs)
     return held_out_songs(SplitPredictions.load(_stage_folder(folder, stages) / "predictions_test.npz"))
 
 
@@ -484,11 +486,83 @@ def paired(a: Fusion, b: Fusion, *, seed: int = 0, resamples: int = BOOTSTRAP) -
     split = len(first_folders)
     first = pool([_mean_songs(parts[:split], first_shares) for parts in aligned])
     second = pool([_mean_songs(parts[split:], second_shares) for parts in aligned])
+    return {"a": first_name, "b": second_name, **paired_songs(first, second, seed=seed, resamples=resamples)}
+
+
+def paired_songs(first: FoldSongs, second: FoldSongs, *, seed: int = 0, resamples: int = BOOTSTRAP) -> dict[str, Any]:
+    """Macro F of ``first`` minus that of ``second`` (the same songs in the same order), with its
+    95 % paired song-bootstrap interval and two-sided p-value."""
+    if list(first.ids) != list(second.ids):
+        raise TrainingError("a paired comparison needs the same songs in the same order on both sides")
     draws = _draws(len(first.ids), seed, resamples)  # the same songs for both: a paired bootstrap
     difference = _bootstrap_f1(first, draws) - _bootstrap_f1(second, draws)
-    return {"a": first_name, "b": second_name,
-            "difference": first.scores()["song_f1"] - second.scores()["song_f1"],
+    return {"difference": first.scores()["song_f1"] - second.scores()["song_f1"],
             "ci95": list(interval(difference)), "p_value": paired_p_value(difference)}
+
+
+# how a run's epoch can be chosen from its validation history (history rows as fit writes them):
+# the index of the chosen epoch; the first of equals, as fit keeps the first improvement
+EPOCH_RULES: dict[str, Callable[[list[dict[str, Any]]], int]] = {
+    "loss (validation chunk loss, the study's)": lambda rows: int(np.argmin([r["valid_loss"] for r in rows])),
+    "song-loss (validation songs' log-loss)": lambda rows: int(np.argmin([r["valid_song_loss"] for r in rows])),
+    "song-f1 (validation songs' macro F)": lambda rows: int(np.argmax([r["valid_song_f1"] for r in rows])),
+    "song-loss from epoch 2": lambda rows: 1 + int(np.argmin([r["valid_song_loss"] for r in rows[1:]])),
+    "last epoch": lambda rows: len(rows) - 1,
+}
+LATE_MEAN = "mean of the last half of the epochs' probabilities"
+ORACLE = "best epoch on the held-out songs (not a rule: the ceiling)"
+
+
+def epoch_rules(folder: str | Path, clips: Sequence[Clip], store: Any, *, device: str = "auto") -> dict[str, Any]:
+    """How the choice of epoch moves the held-out score, on the very same training runs: each fold
+    of a network cross-validation run with ``keep_epochs`` is scored on its held-out songs with
+    every epoch's weights, and each rule of EPOCH_RULES (which sees the validation history only)
+    picks one; also the mean of the last half of the epochs, and the held-out best as a ceiling.
+    Returns {rule: run_cv-like summary with 'epochs' (chosen per fold) and 'songs' (the folds'
+    FoldSongs)}."""
+    import torch
+
+    from .device import resolve_device
+    from .evaluate import SplitPredictions, chunk_probabilities, scoring_chunks
+    from .modeldir import load_model
+    from .stages import EPOCHS_FOLDER
+
+    folder = Path(folder)
+    record = json.loads((folder / "folds.json").read_text())
+    stages = NETWORK_METHODS.get(json.loads((folder / "method.json").read_text())["method"], "not a network")
+    if stages == "not a network":
+        raise TrainingError(f"{folder} is not the cross-validation of a network: epochs are chosen by networks only")
+    if assign_folds(clips, record["k"], seed=record["seed"]) != record["folds"]:
+        raise TrainingError(f"the clips given are not the ones cross-validated in {folder}: give its manifest")
+    run_device = resolve_device(device)
+    chosen: dict[str, list[FoldSongs]] = {}
+    epochs: dict[str, list[int]] = {}
+    for fold in range(record["k"]):
+        stage_folder = _stage_folder(folder / f"fold{fold}", stages)
+        kept = sorted((stage_folder / EPOCHS_FOLDER).glob("epoch*.pt"), key=lambda p: int(p.stem.removeprefix("epoch")))
+        history = json.loads((stage_folder / "history.json").read_text()) if (stage_folder / "history.json").is_file() else []
+        if not kept or len(kept) != len(history):
+            raise TrainingError(f"{stage_folder} has {len(kept)} kept epochs for {len(history)} trained: run the "
+                                "cross-validation with --keep-epochs (into a new folder)")
+        model, info = load_model(stage_folder)
+        dataset = scoring_chunks(store, info, fold_clips(clips, record["folds"], fold, seed=record["seed"]), "test")
+        per_epoch = []
+        for path in kept:
+            weights = torch.load(path, map_location="cpu", weights_only=True)
+            # a frozen encoder's head trained on cached embeddings checkpoints the head alone
+            (model if set(weights) == set(model.state_dict()) else model.head).load_state_dict(weights)
+            predictions = SplitPredictions(chunk_probabilities(model, dataset, run_device), dataset.targets.numpy(),
+                                           dataset.clip_of_chunk(), [c.id for c in dataset.clips])
+            per_epoch.append(held_out_songs(predictions))
+        picks = {name: rule(history) for name, rule in EPOCH_RULES.items()}
+        picks[ORACLE] = int(np.argmax([songs.scores()["song_f1"] for songs in per_epoch]))
+        for name, index in picks.items():
+            chosen.setdefault(name, []).append(per_epoch[index])
+            epochs.setdefault(name, []).append(index + 1)
+        chosen.setdefault(LATE_MEAN, []).append(_mean_songs(per_epoch[len(per_epoch) // 2:]))
+    return {name: {**summarise(name, parts, [{"fold": f, **p.scores()} for f, p in enumerate(parts)], recipe=None,
+                               seed=record["seed"]), "epochs": epochs.get(name), "songs": parts}
+            for name, parts in chosen.items()}
 
 
 def markdown(summary: dict[str, Any]) -> str:

@@ -31,13 +31,14 @@ from .device import distributed_rank_world, infer, resolve_device, resolve_preci
 from .errors import TrainingError
 from .evaluate import require_quadrants, score_splits
 from .featurekinds import FEATURE_KINDS, Features, chunking, kind_of
+from .files import atomic_path
 from .manifest import Clip, check_leakage, split_of
 from .methods import PRETRAININGS, TRANSFER_KINDS, transfer_model
 from .modeldir import configs_of, describe_run, load_encoder_state, load_state, open_run, read_config
 from .objectives import MultiTask, inverse_frequency_weights
 from .selection import SongScorer
 from .store import ChunkDataset, FeatureStore
-from .train import FitResult, fit
+from .train import CHECKPOINT_NAME, FitResult, fit
 
 log = logging.getLogger("quadpred")
 
@@ -266,9 +267,11 @@ def tuned(train: Callable[[RunConfig, Path], FitResult], run: RunConfig, folder:
 def transfer_stages(clips: Sequence[Clip], store: FeatureStore, out: str | Path, *, encoder: str | Path | None,
                     stages: Sequence[str] = ("feat-ext", "full"), run: RunConfig = RunConfig(),
                     device: str = "auto", progress: bool = True, force: bool = False,
-                    trials: int = 0) -> dict[str, FitResult]:
+                    trials: int = 0, keep_epochs: bool = False) -> dict[str, FitResult]:
     """The study's sequence: ``out/feat-ext`` from the pretrained encoder, then ``out/full`` from
-    feat-ext; or ``out/baseline`` when ``encoder`` is None. ``trials`` > 0 tunes each stage."""
+    feat-ext; or ``out/baseline`` when ``encoder`` is None. ``trials`` > 0 tunes each stage.
+    ``keep_epochs``: the last stage keeps every epoch's weights in ``epochs/epoch<n>.pt`` (to
+    study how the epoch is chosen, crossval.epoch_rules)."""
     out = Path(out)
     plan = [("baseline", None)] if encoder is None else []
     previous: Path | None = Path(encoder) if encoder is not None else None
@@ -278,9 +281,29 @@ def transfer_stages(clips: Sequence[Clip], store: FeatureStore, out: str | Path,
     results: dict[str, FitResult] = {}
     for stage, init in plan:
         def train(config: RunConfig, folder: Path, stage: str = stage, init: Path | None = init) -> FitResult:
+            hook = keep_epoch_weights(folder) if keep_epochs and stage == plan[-1][0] else None
             return transfer(clips, store, folder, stage=stage, init=init, run=config, device=device,
-                            progress=progress, force=force)
+                            progress=progress, force=force, on_epoch_end=hook)
         results[stage] = tuned(train, run, out / stage, trials=trials, stage=stage)
     return results
+
+
+EPOCHS_FOLDER = "epochs"
+
+
+def keep_epoch_weights(folder: Path) -> EpochHook:
+    """An epoch hook that copies the weights just checkpointed in ``folder`` (the averaged ones
+    under train.ema: those are validated) to ``folder/epochs/epoch<n>.pt``."""
+    def keep(epoch: int, row: dict) -> None:
+        if distributed_rank_world()[0] != 0:
+            return
+        saved = torch.load(folder / CHECKPOINT_NAME, map_location="cpu", weights_only=True)
+        weights = saved["model"]
+        if "averaged" in saved:  # AveragedModel keys: module.<name>, and its counter
+            weights = {k.removeprefix("module."): v for k, v in saved["averaged"].items() if k.startswith("module.")}
+        (folder / EPOCHS_FOLDER).mkdir(exist_ok=True)
+        with atomic_path(folder / EPOCHS_FOLDER / f"epoch{epoch}.pt") as tmp:
+            torch.save(weights, tmp)
+    return keep
 
 
