@@ -104,7 +104,8 @@ def ship(source: Path, speech: str, *, metrics_from: Path | None = None) -> Path
     return target
 
 
-def ship_cv(cvs: list[Path], speech: str, references: list[Path], members: list[int] | None = None) -> Path:
+def ship_cv(cvs: list[Path], speech: str, references: list[Path], members: list[int] | None = None,
+            chosen: str = "") -> Path:
     """The fold models of the cross-validations ``cvs`` (run on the same folds) as the ensemble
     ``<speech>2eng``, with a card; ``members``: per cross-validation, how many of its fold models
     to ship (default: all). Several cross-validations make a fusion ensemble, whose estimate is the
@@ -136,19 +137,21 @@ def ship_cv(cvs: list[Path], speech: str, references: list[Path], members: list[
     summary = summaries[0] if len(cvs) == 1 else {**fuse(cvs, weights=counts), "recipe": {
         cv.name: s["recipe"] for cv, s in zip(cvs, summaries)}}
     write_json(target / "cv.json", summary)
-    (target / "MODEL.md").write_text(model_card(speech, cvs, summaries, counts, summary, references))
+    (target / "MODEL.md").write_text(model_card(speech, cvs, summaries, counts, summary, references, chosen))
     return target
 
 
 def model_card(speech: str, cvs: list[Path], summaries: list[dict], counts: list[int], summary: dict,
-               references: list[Path]) -> str:
+               references: list[Path], chosen: str = "") -> str:
     """MODEL.md of a shipped model: what it is, its cross-validated estimate, the references on the
-    same folds, how it was chosen and its recipe."""
+    same folds, how it was chosen (``chosen``: the rule, said before the generic one) and its recipe."""
     shipped, k = sum(counts), summaries[0]["k"]
     parts = [f"{count} fold model{'s' if count > 1 else ''} of the {s['method']} cross-validation `{cv.name}`"
              for cv, s, count in zip(cvs, summaries, counts)]
+    methods = sorted({s["method"] for s in summaries})
     if len(cvs) > 1:
-        what = f"an ensemble of {shipped} fold models of {len(cvs)} methods"
+        what = (f"an ensemble of {shipped} fold models of {len(cvs)} cross-validations ({len(methods)} method"
+                f"{'s' if len(methods) > 1 else ''}: {', '.join(methods)}; training seeds differ)")
     elif shipped > 1:
         what = f"the {shipped} fold models of a cross-validation, as one ensemble"
     else:
@@ -158,7 +161,7 @@ def model_card(speech: str, cvs: list[Path], summaries: list[dict], counts: list
     lines = [f"# {speech}2eng: {what}\n",
              f"Members: {'; '.join(parts)} ({SPEECH[speech]} pretraining where a method pretrains; music: "
              f"4Q-Emotion, 646 clips). Each member was trained on {k - 1} of {k} artist-grouped folds (15 % of "
-             "them choosing the epoch) and never saw its held-out fold"
+             "them choosing the epoch) and never saw its held-out fold (member i holds out fold i mod k)"
              + ("; `quadpred predict` averages the members' probabilities, `--fast` uses member 0 alone.\n"
                 if shipped > 1 else ".\n"),
              "## How good, on songs by artists it did not see\n",
@@ -167,9 +170,10 @@ def model_card(speech: str, cvs: list[Path], summaries: list[dict], counts: list
              f"- pooled out-of-fold: {pooled['song_f1']:.3f} (95 % song bootstrap {low:.3f}-{high:.3f}, "
              f"{pooled['songs']} songs)"]
     if len(cvs) > 1:
-        lines.append(f"- the methods' out-of-fold song probabilities averaged with the members' shares "
-                     f"({summary['method']}): one model of each method per held-out song, as the ensemble "
-                     "combines them; the shares follow from the package's size budget, not from these scores")
+        shares = "equal shares" if len(set(counts)) == 1 else "shares that follow from the package's size budget"
+        lines.append(f"- the cross-validations' out-of-fold song probabilities averaged with the members' shares "
+                     f"({summary['method']}): one model of each per held-out song, as the ensemble combines them; "
+                     f"{shares}, not fitted to these scores")
     lines += ["- these are fold models' scores on their held-out folds: the ensemble of all members has no "
               "held-out songs left in our data, so its own accuracy is estimated by these numbers, and checked "
               "on songs outside the project by the maintainers.\n",
@@ -180,7 +184,8 @@ def model_card(speech: str, cvs: list[Path], summaries: list[dict], counts: list
         r_low, r_high = other["pooled"]["song_f1_interval"]
         lines.append(f"| {reference.name} | {other['song_f1_mean']:.3f} ({other['song_f1_sd']:.3f}) | "
                      f"{other['pooled']['song_f1']:.3f} ({r_low:.3f}-{r_high:.3f}) |")
-    lines += ["", "## How it was chosen\n", "Recipes and methods were compared by this cross-validation only "
+    lines += ["", "## How it was chosen\n", *([chosen, ""] if chosen else []),
+              "Recipes and methods were compared by this cross-validation only "
               "(docs/results.md, 'Cross-validation'); no test split took part. A default is replaced only by a "
               "method (or a fusion of methods) whose pooled out-of-fold F is at least that of every rival "
               "cross-validated on the same folds.", "",
@@ -202,11 +207,12 @@ def main() -> None:
                              "fold i mod k)")
     parser.add_argument("--reference", type=Path, action="append", default=[],
                         help="a `quadpred cv` folder of a reference method, for the model card")
+    parser.add_argument("--chosen", default="", help="--cv: how this ensemble was chosen, for the model card")
     args = parser.parse_args()
     if args.cv:
         if len(args.speech) != 1:
             parser.error("--cv ships one model: give one --speech")
-        target = ship_cv(args.cv, args.speech[0], args.reference, members=args.members)
+        target = ship_cv(args.cv, args.speech[0], args.reference, members=args.members, chosen=args.chosen)
         size = sum(p.stat().st_size for p in target.rglob("weights.pt")) / 1e6
         print(f"{args.speech[0]}2eng: {' + '.join(map(str, args.cv))} -> {target} ({size:.1f} MB)")
         return
