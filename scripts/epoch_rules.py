@@ -27,6 +27,8 @@ def main() -> None:
 
     clips = [clip for manifest in args.manifests for clip in read_manifest(manifest)]
     rules = epoch_rules(args.folder, clips, FeatureStore.open(args.features, kind="logmel"))
+    numbers = next(iter(rules.values()))["fold_numbers"]
+    print(f"folds scored: {', '.join(map(str, numbers))} (the finished ones)\n")
     print("| epoch chosen by | epoch per fold | song F, mean over folds (sd) | pooled F (95 % interval) | song log-loss |")
     print("|---|---|---|---|---|")
     for name, summary in rules.items():

@@ -287,6 +287,9 @@ def test_epoch_rules_score_every_kept_epoch_and_the_run_s_own_rule_gives_its_son
     assert rules["last epoch"]["epochs"] == [3, 3] and rules[LATE_MEAN]["epochs"] is None
     assert all(rules[ORACLE]["folds"][f]["song_f1"] >= rules[name]["folds"][f]["song_f1"]
                for name in EPOCH_RULES for f in range(2))
+    assert used["fold_numbers"] == [0, 1]
+    (tmp_path / "cv/fold1/songs.npz").unlink()  # a fold not finished yet: the finished ones are scored
+    assert epoch_rules(tmp_path / "cv", music, store)["last epoch"]["fold_numbers"] == [0]
     with pytest.raises(TrainingError, match="--keep-epochs"):
         run_cv(music, tmp_path / "plain", method="baseline", store=store, run=run, k=2, progress=False)
         epoch_rules(tmp_path / "plain", music, store)

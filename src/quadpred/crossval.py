@@ -518,8 +518,8 @@ def epoch_rules(folder: str | Path, clips: Sequence[Clip], store: Any, *, device
     of a network cross-validation run with ``keep_epochs`` is scored on its held-out songs with
     every epoch's weights, and each rule of EPOCH_RULES (which sees the validation history only)
     picks one; also the mean of the last half of the epochs, and the held-out best as a ceiling.
-    Returns {rule: run_cv-like summary with 'epochs' (chosen per fold) and 'songs' (the folds'
-    FoldSongs)}."""
+    The folds finished so far are used. Returns {rule: run_cv-like summary with 'epochs' (chosen
+    per fold), 'songs' (the folds' FoldSongs) and 'fold_numbers'}."""
     import torch
 
     from .device import resolve_device
@@ -534,10 +534,13 @@ def epoch_rules(folder: str | Path, clips: Sequence[Clip], store: Any, *, device
         raise TrainingError(f"{folder} is not the cross-validation of a network: epochs are chosen by networks only")
     if assign_folds(clips, record["k"], seed=record["seed"]) != record["folds"]:
         raise TrainingError(f"the clips given are not the ones cross-validated in {folder}: give its manifest")
+    finished = [fold for fold in range(record["k"]) if (folder / f"fold{fold}" / "songs.npz").is_file()]
+    if not finished:
+        raise TrainingError(f"{folder} has no finished fold yet")
     run_device = resolve_device(device)
     chosen: dict[str, list[FoldSongs]] = {}
     epochs: dict[str, list[int]] = {}
-    for fold in range(record["k"]):
+    for fold in finished:
         stage_folder = _stage_folder(folder / f"fold{fold}", stages)
         kept = sorted((stage_folder / EPOCHS_FOLDER).glob("epoch*.pt"), key=lambda p: int(p.stem.removeprefix("epoch")))
         history = json.loads((stage_folder / "history.json").read_text()) if (stage_folder / "history.json").is_file() else []
@@ -560,8 +563,8 @@ def epoch_rules(folder: str | Path, clips: Sequence[Clip], store: Any, *, device
             chosen.setdefault(name, []).append(per_epoch[index])
             epochs.setdefault(name, []).append(index + 1)
         chosen.setdefault(LATE_MEAN, []).append(_mean_songs(per_epoch[len(per_epoch) // 2:]))
-    return {name: {**summarise(name, parts, [{"fold": f, **p.scores()} for f, p in enumerate(parts)], recipe=None,
-                               seed=record["seed"]), "epochs": epochs.get(name), "songs": parts}
+    return {name: {**summarise(name, parts, [{"fold": f, **p.scores()} for f, p in zip(finished, parts)], recipe=None,
+                               seed=record["seed"]), "epochs": epochs.get(name), "songs": parts, "fold_numbers": finished}
             for name, parts in chosen.items()}
 
 
