@@ -36,6 +36,10 @@ def main() -> None:
         epochs = ", ".join(map(str, summary["epochs"])) if summary["epochs"] else "-"
         print(f"| {name} | {epochs} | {summary['song_f1_mean']:.3f} ({summary['song_f1_sd']:.3f}) | "
               f"{summary['pooled']['song_f1']:.3f} ({low:.3f}-{high:.3f}) | {summary['song_loss_mean']:.3f} |")
+    print("\n| fold | song F by epoch: held-out (validation) |\n|---|---|")
+    for fold, curve in zip(numbers, next(iter(rules.values()))["curves"]):
+        cells = ", ".join(f"{h:.2f} ({v:.2f})" for h, v in zip(curve["held_out_f1"], curve["valid_f1"]))
+        print(f"| {fold} | {cells} |")
     used = next(name for name in EPOCH_RULES if name.startswith("song-loss ("))
     songs = {name: pool(summary["songs"]) for name, summary in rules.items()}
     print()

@@ -285,6 +285,8 @@ def test_epoch_rules_score_every_kept_epoch_and_the_run_s_own_rule_gives_its_son
         history = json.loads((tmp_path / "cv" / f"fold{fold}" / "baseline" / "history.json").read_text())
         assert used["epochs"][fold] == 1 + int(np.argmin([r["valid_song_loss"] for r in history]))
     assert rules["last epoch"]["epochs"] == [3, 3] and rules[LATE_MEAN]["epochs"] is None
+    curves = rules[ORACLE]["curves"]
+    assert [max(c["held_out_f1"]) for c in curves] == [f["song_f1"] for f in rules[ORACLE]["folds"]]
     assert all(rules[ORACLE]["folds"][f]["song_f1"] >= rules[name]["folds"][f]["song_f1"]
                for name in EPOCH_RULES for f in range(2))
     assert used["fold_numbers"] == [0, 1]

@@ -519,7 +519,8 @@ def epoch_rules(folder: str | Path, clips: Sequence[Clip], store: Any, *, device
     every epoch's weights, and each rule of EPOCH_RULES (which sees the validation history only)
     picks one; also the mean of the last half of the epochs, and the held-out best as a ceiling.
     The folds finished so far are used. Returns {rule: run_cv-like summary with 'epochs' (chosen
-    per fold), 'songs' (the folds' FoldSongs) and 'fold_numbers'}."""
+    per fold), 'songs' (the folds' FoldSongs), 'fold_numbers' and 'curves' (per fold, the held-out
+    and the validation song F of every epoch)}."""
     import torch
 
     from .device import resolve_device
@@ -540,6 +541,7 @@ def epoch_rules(folder: str | Path, clips: Sequence[Clip], store: Any, *, device
     run_device = resolve_device(device)
     chosen: dict[str, list[FoldSongs]] = {}
     epochs: dict[str, list[int]] = {}
+    curves: list[dict[str, list[float]]] = []  # per fold: held-out and validation song F by epoch
     for fold in finished:
         stage_folder = _stage_folder(folder / f"fold{fold}", stages)
         kept = sorted((stage_folder / EPOCHS_FOLDER).glob("epoch*.pt"), key=lambda p: int(p.stem.removeprefix("epoch")))
@@ -557,15 +559,17 @@ def epoch_rules(folder: str | Path, clips: Sequence[Clip], store: Any, *, device
             predictions = SplitPredictions(chunk_probabilities(model, dataset, run_device), dataset.targets.numpy(),
                                            dataset.clip_of_chunk(), [c.id for c in dataset.clips])
             per_epoch.append(held_out_songs(predictions))
+        curves.append({"held_out_f1": [songs.scores()["song_f1"] for songs in per_epoch],
+                       "valid_f1": [row["valid_song_f1"] for row in history]})
         picks = {name: rule(history) for name, rule in EPOCH_RULES.items()}
-        picks[ORACLE] = int(np.argmax([songs.scores()["song_f1"] for songs in per_epoch]))
+        picks[ORACLE] = int(np.argmax(curves[-1]["held_out_f1"]))
         for name, index in picks.items():
             chosen.setdefault(name, []).append(per_epoch[index])
             epochs.setdefault(name, []).append(index + 1)
         chosen.setdefault(LATE_MEAN, []).append(_mean_songs(per_epoch[len(per_epoch) // 2:]))
     return {name: {**summarise(name, parts, [{"fold": f, **p.scores()} for f, p in zip(finished, parts)], recipe=None,
-                               seed=record["seed"]), "epochs": epochs.get(name), "songs": parts, "fold_numbers": finished}
-            for name, parts in chosen.items()}
+                               seed=record["seed"]), "epochs": epochs.get(name), "songs": parts, "fold_numbers": finished,
+                   "curves": curves} for name, parts in chosen.items()}
 
 
 def markdown(summary: dict[str, Any]) -> str:
