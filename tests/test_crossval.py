@@ -268,7 +268,7 @@ def test_paired_comparison_of_fusions_bootstraps_the_same_songs_for_both_sides(t
 
 
 def test_epoch_rules_score_every_kept_epoch_and_the_run_s_own_rule_gives_its_songs(tiny_study, tmp_path: Path):
-    from quadpred.crossval import EPOCH_RULES, LATE_MEAN, ORACLE, epoch_rules
+    from quadpred.crossval import EPOCH_RULES, LATE_AVERAGE, LATE_MEAN, ORACLE, epoch_rules
 
     clips, store = tiny_study
     music = clips["music_eng"]
@@ -276,7 +276,7 @@ def test_epoch_rules_score_every_kept_epoch_and_the_run_s_own_rule_gives_its_son
     run_cv(music, tmp_path / "cv", method="baseline", store=store, run=run, k=2, progress=False, keep_epochs=True)
     assert sorted(p.name for p in (tmp_path / "cv/fold1/baseline/epochs").iterdir()) == [f"epoch{n}.pt" for n in (1, 2, 3)]
     rules = epoch_rules(tmp_path / "cv", music, store)
-    assert set(rules) == {*EPOCH_RULES, LATE_MEAN, ORACLE}
+    assert set(rules) == {*EPOCH_RULES, LATE_MEAN, LATE_AVERAGE, ORACLE}
     used = rules["song-loss (validation songs' log-loss)"]  # the run's own rule: its own held-out songs, exactly
     for fold in range(2):
         own = FoldSongs.load(tmp_path / "cv" / f"fold{fold}" / "songs.npz")

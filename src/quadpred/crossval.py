@@ -510,6 +510,7 @@ EPOCH_RULES: dict[str, Callable[[list[dict[str, Any]]], int]] = {
     "last epoch": lambda rows: len(rows) - 1,
 }
 LATE_MEAN = "mean of the last half of the epochs' probabilities"
+LATE_AVERAGE = "one model: the last half of the epochs' weights averaged (batch-norm statistics too)"
 ORACLE = "best epoch on the held-out songs (not a rule: the ceiling)"
 
 
@@ -551,14 +552,20 @@ def epoch_rules(folder: str | Path, clips: Sequence[Clip], store: Any, *, device
                                 "cross-validation with --keep-epochs (into a new folder)")
         model, info = load_model(stage_folder)
         dataset = scoring_chunks(store, info, fold_clips(clips, record["folds"], fold, seed=record["seed"]), "test")
-        per_epoch = []
-        for path in kept:
-            weights = torch.load(path, map_location="cpu", weights_only=True)
+        def songs_of(weights: dict[str, torch.Tensor]) -> FoldSongs:
             # a frozen encoder's head trained on cached embeddings checkpoints the head alone
             (model if set(weights) == set(model.state_dict()) else model.head).load_state_dict(weights)
             predictions = SplitPredictions(chunk_probabilities(model, dataset, run_device), dataset.targets.numpy(),
                                            dataset.clip_of_chunk(), [c.id for c in dataset.clips])
-            per_epoch.append(held_out_songs(predictions))
+            return held_out_songs(predictions)
+
+        states = [torch.load(path, map_location="cpu", weights_only=True) for path in kept]
+        per_epoch = [songs_of(state) for state in states]
+        late = states[len(states) // 2:]
+        # float tensors averaged, counters (batch-norm's num_batches_tracked) from the last epoch
+        averaged = {key: torch.stack([s[key] for s in late]).mean(dim=0) if late[-1][key].is_floating_point()
+                    else late[-1][key] for key in late[-1]}
+        late_average = songs_of(averaged)
         curves.append({"held_out_f1": [songs.scores()["song_f1"] for songs in per_epoch],
                        "valid_f1": [row["valid_song_f1"] for row in history]})
         picks = {name: rule(history) for name, rule in EPOCH_RULES.items()}
@@ -567,6 +574,7 @@ def epoch_rules(folder: str | Path, clips: Sequence[Clip], store: Any, *, device
             chosen.setdefault(name, []).append(per_epoch[index])
             epochs.setdefault(name, []).append(index + 1)
         chosen.setdefault(LATE_MEAN, []).append(_mean_songs(per_epoch[len(per_epoch) // 2:]))
+        chosen.setdefault(LATE_AVERAGE, []).append(late_average)
     return {name: {**summarise(name, parts, [{"fold": f, **p.scores()} for f, p in zip(finished, parts)], recipe=None,
                                seed=record["seed"]), "epochs": epochs.get(name), "songs": parts, "fold_numbers": finished,
                    "curves": curves} for name, parts in chosen.items()}
