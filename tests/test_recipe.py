@@ -38,7 +38,8 @@ def test_inverse_time_schedule_is_the_study_s_decay():
 
 def test_bad_recipe_values_are_named():
     for bad, word in ((dict(schedule="linear"), "schedule"), (dict(select="f1"), "select"),
-                      (dict(label_smoothing=1.0), "label_smoothing"), (dict(ema=-0.1), "ema")):
+                      (dict(label_smoothing=1.0), "label_smoothing"), (dict(ema=-0.1), "ema"),
+                      (dict(average_last=1.5), "average_last"), (dict(average_last=0.5, ema=0.9), "set one of them")):
         with pytest.raises(ConfigError, match=word):
             TrainConfig(**bad)
 
@@ -101,6 +102,37 @@ def test_weight_average_is_what_is_kept_and_resumes_exactly(tiny_study, tmp_path
     assert whole.best_epoch >= 1 and plain.best_epoch >= 1
     c = load_state(tmp_path / "plain")
     assert any(not torch.equal(a[k], c[k]) for k in a if a[k].is_floating_point())
+
+
+def test_averaging_the_last_epochs_keeps_the_mean_of_their_weights_and_resumes_exactly(tiny_study, tmp_path: Path):
+    from quadpred.stages import EPOCHS_FOLDER, transfer_stages
+
+    clips, store = tiny_study
+    run = apply_overrides(RunConfig(), SMALL + ["train.epochs=5", "train.patience=1", "train.average_last=0.5",
+                                                "train.select=song-loss", "train.lr=0.003"])
+    transfer_stages(clips["music_eng"], store, tmp_path / "whole", encoder=None, run=run, progress=False,
+                    keep_epochs=True)
+    folder = tmp_path / "whole" / "baseline"
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["epochs_run"] == 5 and summary["best_epoch"] == 5  # no early stop, nothing chosen
+    late = [torch.load(folder / EPOCHS_FOLDER / f"epoch{n}.pt", weights_only=True) for n in (3, 4, 5)]  # the last half
+    kept = load_state(folder)
+    for key, value in kept.items():
+        if value.is_floating_point():  # weights and batch-norm statistics: the mean of the three epochs'
+            torch.testing.assert_close(value, torch.stack([s[key] for s in late]).mean(dim=0), rtol=1e-5, atol=1e-6)
+    assert any(not torch.equal(kept[k], late[-1][k]) for k in kept if kept[k].is_floating_point())
+
+    def interrupt(epoch: int, row: dict) -> None:
+        if epoch == 4:  # inside the averaged epochs
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        transfer(clips["music_eng"], store, tmp_path / "cut", stage="baseline", run=run, progress=False,
+                 on_epoch_end=interrupt)
+    transfer(clips["music_eng"], store, tmp_path / "cut", stage="baseline", run=run, progress=False)
+    resumed = load_state(tmp_path / "cut")
+    for key in kept:
+        torch.testing.assert_close(resumed[key], kept[key], rtol=0, atol=0, msg=key)
 
 
 def test_label_smoothing_and_mixup_change_only_the_training_loss():

@@ -253,7 +253,10 @@ class TrainConfig:
     of the songs' mean quadrant probabilities) or 'song-f1' (their macro F); ``label_smoothing``
     of the cross-entropies; ``mixup`` (Beta(alpha, alpha) mixing of training pairs; 0: none);
     ``ema``: decay of an exponential moving average of the weights, which is then the model
-    that is validated and kept (0: none).
+    that is validated and kept (0: none). ``average_last``: the share of the epochs at the end
+    whose end-of-epoch weights (and batch-norm statistics) are averaged into the kept model, as
+    stochastic weight averaging does (0: none; 0.5: the last half); the epoch is then not chosen
+    (``select`` only reports) and training runs all ``epochs``.
     """
 
     epochs: int = 30
@@ -276,6 +279,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     mixup: float = 0.0
     ema: float = 0.0
+    average_last: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "loss_weights", tuple(float(w) for w in self.loss_weights))
@@ -302,6 +306,10 @@ class TrainConfig:
             raise ConfigError("warmup_epochs and mixup must be >= 0")
         if not 0 <= self.label_smoothing < 1 or not 0 <= self.ema < 1:
             raise ConfigError(f"label_smoothing and ema must be in [0, 1), got {self.label_smoothing} and {self.ema}")
+        if not 0 <= self.average_last <= 1:
+            raise ConfigError(f"average_last is a share of the epochs, in [0, 1]; got {self.average_last}")
+        if self.average_last and self.ema:
+            raise ConfigError("train.ema and train.average_last both average the weights: set one of them")
 
     def with_default_lr(self, default: float) -> TrainConfig:
         """This config with ``lr`` set: the user's, or ``default`` (the stage's STAGE_LEARNING_RATES

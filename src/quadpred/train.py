@@ -183,10 +183,12 @@ def fit(
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.Adam(parameters, lr=config.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, learning_rate_factor(config, len(train)))
-    # the average, not the raw weights, is validated and kept
+    # ema: the average, not the raw weights, is validated and kept; average_last: the raw weights are
+    # validated, the equal average of the last epochs' is kept
     averaged = torch.optim.swa_utils.AveragedModel(
         core, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(config.ema), use_buffers=True) \
         if config.ema > 0 else None
+    average_from = config.epochs - max(1, math.ceil(config.epochs * config.average_last)) if config.average_last else None
     evaluated = averaged.module if averaged is not None else core
     state: dict[str, Any] = {"epoch": 0, "best_loss": math.inf, "best_epoch": -1, "bad_epochs": 0,
                              "history": [], "best_weights": None, "seconds": 0.0}
@@ -232,6 +234,8 @@ def fit(
             bar.set_postfix(loss=f"{running / seen:.4f}")
         bar.close()
         train_loss = running / max(seen, 1)
+        if average_from is not None and epoch >= average_from:
+            _add_to_average(state, core)
         if valid is not None and len(valid.dataset):
             valid_loss, extras = mean_loss(evaluated, objective, valid, device, config.precision)
             if song_scorer is not None:
@@ -244,7 +248,9 @@ def fit(
         state["history"].append(row)
         state["seconds"] += row["seconds"]
         score = criterion(config.select, valid_loss, extras) if extras or config.select == "loss" else valid_loss
-        if score < state["best_loss"] - config.min_delta:
+        if average_from is not None:  # nothing is chosen: the run goes on to the average of its last epochs
+            state.update(best_loss=score, best_epoch=epoch + 1, bad_epochs=0)
+        elif score < state["best_loss"] - config.min_delta:
             state.update(best_loss=score, best_epoch=epoch + 1, bad_epochs=0,
                          best_weights=copy.deepcopy({k: v.detach().cpu() for k, v in evaluated.state_dict().items()}))
         else:
@@ -254,6 +260,7 @@ def fit(
             with atomic_path(checkpoint) as tmp:
                 torch.save({"model": core.state_dict(), "optimiser": optimiser.state_dict(),
                             "schedule": schedule.state_dict(), "state": state,
+                            "validated": "model" if evaluated is core else "averaged",
                             **({"averaged": averaged.state_dict()} if averaged is not None else {})}, tmp)
             write_history(folder, state["history"])
         if progress and writer:
@@ -264,7 +271,9 @@ def fit(
             on_epoch_end(epoch + 1, row)
         stopped_early = state["bad_epochs"] >= config.patience
 
-    if state["best_weights"] is not None:
+    if average_from is not None:
+        core.load_state_dict(state["late_average"])
+    elif state["best_weights"] is not None:
         core.load_state_dict(state["best_weights"])
     elif averaged is not None:
         core.load_state_dict(evaluated.state_dict())
@@ -285,6 +294,20 @@ def fit(
     })
     checkpoint.unlink(missing_ok=True)
     return result
+
+
+def _add_to_average(state: dict[str, Any], model: nn.Module) -> None:
+    """Fold ``model``'s weights and buffers into ``state``'s running equal average of end-of-epoch
+    weights (train.average_last); integer buffers (batch-norm's counter) are taken as they are."""
+    current = {key: value.detach().cpu().clone() for key, value in model.state_dict().items()}
+    count = state.get("late_count", 0)
+    if count == 0:
+        state["late_average"] = current
+    else:
+        for key, value in current.items():
+            average = state["late_average"][key]
+            state["late_average"][key] = average + (value - average) / (count + 1) if value.is_floating_point() else value
+    state["late_count"] = count + 1
 
 
 def write_history(folder: Path, history: list[dict[str, Any]]) -> None:
