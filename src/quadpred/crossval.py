@@ -528,12 +528,14 @@ def epoch_rules(folder: str | Path, clips: Sequence[Clip], store: Any, *, device
     from .evaluate import SplitPredictions, chunk_probabilities, scoring_chunks
     from .modeldir import load_model
     from .stages import EPOCHS_FOLDER
+    from .train import fold_into_average
 
     folder = Path(folder)
     record = json.loads((folder / "folds.json").read_text())
-    stages = NETWORK_METHODS.get(json.loads((folder / "method.json").read_text())["method"], "not a network")
-    if stages == "not a network":
+    method = json.loads((folder / "method.json").read_text())["method"]
+    if method not in NETWORK_METHODS:
         raise TrainingError(f"{folder} is not the cross-validation of a network: epochs are chosen by networks only")
+    stages = NETWORK_METHODS[method]
     if assign_folds(clips, record["k"], seed=record["seed"]) != record["folds"]:
         raise TrainingError(f"the clips given are not the ones cross-validated in {folder}: give its manifest")
     finished = [fold for fold in range(record["k"]) if (folder / f"fold{fold}" / "songs.npz").is_file()]
@@ -552,6 +554,7 @@ def epoch_rules(folder: str | Path, clips: Sequence[Clip], store: Any, *, device
                                 "cross-validation with --keep-epochs (into a new folder)")
         model, info = load_model(stage_folder)
         dataset = scoring_chunks(store, info, fold_clips(clips, record["folds"], fold, seed=record["seed"]), "test")
+
         def songs_of(weights: dict[str, torch.Tensor]) -> FoldSongs:
             # a frozen encoder's head trained on cached embeddings checkpoints the head alone
             (model if set(weights) == set(model.state_dict()) else model.head).load_state_dict(weights)
@@ -561,10 +564,9 @@ def epoch_rules(folder: str | Path, clips: Sequence[Clip], store: Any, *, device
 
         states = [torch.load(path, map_location="cpu", weights_only=True) for path in kept]
         per_epoch = [songs_of(state) for state in states]
-        late = states[len(states) // 2:]
-        # float tensors averaged, counters (batch-norm's num_batches_tracked) from the last epoch
-        averaged = {key: torch.stack([s[key] for s in late]).mean(dim=0) if late[-1][key].is_floating_point()
-                    else late[-1][key] for key in late[-1]}
+        averaged = None  # the last half's weights, averaged as train.average_last=0.5 averages them
+        for count, state in enumerate(states[len(states) // 2:]):
+            averaged = fold_into_average(averaged, count, state)
         late_average = songs_of(averaged)
         curves.append({"held_out_f1": [songs.scores()["song_f1"] for songs in per_epoch],
                        "valid_f1": [row["valid_song_f1"] for row in history]})

@@ -293,13 +293,14 @@ EPOCHS_FOLDER = "epochs"
 
 def keep_epoch_weights(folder: Path) -> EpochHook:
     """An epoch hook that copies the weights just checkpointed and validated in ``folder`` (the
-    averaged ones under train.ema, the raw ones otherwise) to ``folder/epochs/epoch<n>.pt``."""
+    averaged ones under train.ema, the only average a checkpoint holds; the raw ones otherwise) to
+    ``folder/epochs/epoch<n>.pt``."""
     def keep(epoch: int, row: dict) -> None:
         if distributed_rank_world()[0] != 0:
             return
         saved = torch.load(folder / CHECKPOINT_NAME, map_location="cpu", weights_only=True)
         weights = saved["model"]
-        if saved.get("validated") == "averaged":  # AveragedModel keys: module.<name>, and its counter
+        if "averaged" in saved:  # AveragedModel keys: module.<name>, and its counter
             weights = {k.removeprefix("module."): v for k, v in saved["averaged"].items() if k.startswith("module.")}
         (folder / EPOCHS_FOLDER).mkdir(exist_ok=True)
         with atomic_path(folder / EPOCHS_FOLDER / f"epoch{epoch}.pt") as tmp:

@@ -235,7 +235,9 @@ def fit(
         bar.close()
         train_loss = running / max(seen, 1)
         if average_from is not None and epoch >= average_from:
-            _add_to_average(state, core)
+            state["late_average"] = fold_into_average(state.get("late_average"), state.get("late_count", 0),
+                                                      {k: v.detach().cpu().clone() for k, v in core.state_dict().items()})
+            state["late_count"] = state.get("late_count", 0) + 1
         if valid is not None and len(valid.dataset):
             valid_loss, extras = mean_loss(evaluated, objective, valid, device, config.precision)
             if song_scorer is not None:
@@ -260,7 +262,6 @@ def fit(
             with atomic_path(checkpoint) as tmp:
                 torch.save({"model": core.state_dict(), "optimiser": optimiser.state_dict(),
                             "schedule": schedule.state_dict(), "state": state,
-                            "validated": "model" if evaluated is core else "averaged",
                             **({"averaged": averaged.state_dict()} if averaged is not None else {})}, tmp)
             write_history(folder, state["history"])
         if progress and writer:
@@ -296,18 +297,15 @@ def fit(
     return result
 
 
-def _add_to_average(state: dict[str, Any], model: nn.Module) -> None:
-    """Fold ``model``'s weights and buffers into ``state``'s running equal average of end-of-epoch
-    weights (train.average_last); integer buffers (batch-norm's counter) are taken as they are."""
-    current = {key: value.detach().cpu().clone() for key, value in model.state_dict().items()}
-    count = state.get("late_count", 0)
-    if count == 0:
-        state["late_average"] = current
-    else:
-        for key, value in current.items():
-            average = state["late_average"][key]
-            state["late_average"][key] = average + (value - average) / (count + 1) if value.is_floating_point() else value
-    state["late_count"] = count + 1
+def fold_into_average(average: dict[str, torch.Tensor] | None, count: int,
+                      weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The equal average of ``count`` state dicts (``average``; None when ``count`` is 0) and
+    ``weights``: the running average of train.average_last. Integer buffers (batch-norm's counter)
+    are taken from ``weights`` as they are."""
+    if average is None or count == 0:
+        return dict(weights)
+    return {key: average[key] + (value - average[key]) / (count + 1) if value.is_floating_point() else value
+            for key, value in weights.items()}
 
 
 def write_history(folder: Path, history: list[dict[str, Any]]) -> None:
