@@ -97,7 +97,8 @@ def test_the_cv_recipe_is_the_flags_cross_validation_used_and_set_applies_on_top
     from quadpred.config import RunConfig, apply_overrides
 
     documented = ["train.lr=3e-4", "train.epochs=8", "train.patience=8", "train.max_batches=180",
-                  "train.select=song-loss", "train.schedule=cosine", "train.warmup_epochs=0.5"]  # docs/results.md's NEW
+                  "train.select=song-loss", "train.schedule=cosine", "train.warmup_epochs=0.5",
+                  "train.average_last=0.5"]  # docs/results.md's NEW, then the late weights averaged
     runs = []
 
     def stop(*args, run, **kwargs):  # what the command would train with; no training

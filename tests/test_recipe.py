@@ -165,3 +165,28 @@ def test_input_standardisation_is_fitted_on_training_chunks_and_kept(tiny_study,
     assert float(model.norm.scale.min()) > 0 and float(model.norm.mean.abs().max()) > 0.1
     # without the option the network has no such layer (and old model directories still load)
     assert build_emotion_net(RunConfig().model, FeatureConfig()).norm is None
+
+
+def test_the_cv_recipe_averages_both_stages_of_a_pretrained_encoder(tiny_study, tmp_path: Path):
+    """The cv recipe's weight averaging also runs the feat-ext head (trained on cached embeddings)
+    and the full fine-tuning to their last epoch, choosing none."""
+    from quadpred.config import RECIPES, with_settings
+    from quadpred.stages import EPOCHS_FOLDER, pretrain, transfer_stages
+
+    clips, store = tiny_study
+    tiny = apply_overrides(RunConfig(), SMALL + ["train.epochs=1"])
+    pretrain(clips["speech_eng"], store, tmp_path / "pre", run=tiny, progress=False)
+    run = apply_overrides(with_settings(RunConfig(), RECIPES["cv"]), SMALL + ["train.epochs=4", "train.max_batches=4"])
+    assert run.train.average_last == 0.5 and run.train.epochs == 4
+    results = transfer_stages(clips["music_eng"], store, tmp_path / "tr", encoder=tmp_path / "pre", run=run,
+                              progress=False, keep_epochs=True)
+    for stage in ("feat-ext", "full"):
+        summary = json.loads((tmp_path / "tr" / stage / "summary.json").read_text())
+        assert summary["epochs_run"] == 4 and summary["best_epoch"] == 4, stage  # no early stop, nothing chosen
+    assert set(results) == {"feat-ext", "full"}
+    folder = tmp_path / "tr" / "full"
+    late = [torch.load(folder / EPOCHS_FOLDER / f"epoch{n}.pt", weights_only=True) for n in (3, 4)]
+    kept = load_state(folder)
+    for key, value in kept.items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value, (late[0][key] + late[1][key]) / 2, rtol=1e-5, atol=1e-6)

@@ -346,8 +346,8 @@ def _add_recipe(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recipe", choices=RECIPE_CHOICES, default="study",
                         help="'study' (default): the study's training (30 epochs, early stopping on the validation "
                              "chunk loss, patience 5); 'cv': the recipe cross-validation chose on 4Q-Emotion "
-                             "(8 epochs of at most 180 batches, lr 3e-4, the epoch kept by the validation songs' "
-                             "log-loss, cosine decay; a network from random weights standardises its inputs). "
+                             "(8 epochs of at most 180 batches, lr 3e-4, cosine decay, the last 4 epochs' weights "
+                             "averaged; a network from random weights standardises its inputs). "
                              "--config and --set apply on top")
 
 
@@ -585,8 +585,8 @@ def _add_experiment(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--recipe", choices=REAL_RECIPE_CHOICES, default="short",
                    help="real preset: 'short' (default; at most 5 epochs, stopped on the validation chunk loss: the "
                         "grid of docs/results.md) or 'cv' (the recipe chosen by cross-validation, the same for every "
-                        "method: 8 epochs of at most 180 batches, epoch chosen on the validation songs' log-loss, "
-                        "cosine decay; about 4x the training)")
+                        "method: 8 epochs of at most 180 batches, cosine decay, the last 4 epochs' weights averaged; "
+                        "about 4x the training)")
     p.add_argument("--repeats", type=int, help="override the number of repeats")
     _add_cells(p, "default: as the demo for --preset demo, else 1: the networks of the paper and real grids use "
                   "all cores well")
