@@ -11,7 +11,7 @@ other songs than the measured ones).
 
     python bench/backends.py [--audio ../shared/data/4q-emotion] [--files 24] [--model DIR]
 
-The AVX2 stand-in (`ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2`) restricts PyTorch only:
+The AVX2 stand-in (`bench/held_to_avx2 python bench/backends.py`) restricts PyTorch, oneDNN and MKL only:
 ONNX Runtime chooses its kernels itself, so its figures under the stand-in are this CPU's.
 """
 
