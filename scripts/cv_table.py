@@ -1,5 +1,6 @@
 """The cross-validation comparison of docs/results.md: one row per `quadpred cv` folder (same
-folds), and each folder's summaries kept in docs/results/cv/<name>/ (cv.json, cv.md, folds.json).
+folds), and each folder's summaries kept in docs/results/cv/<name>/ (cv.json, cv.md, folds.json, and
+fold<k>/songs.npz, the held-out songs' probabilities, so that fusions of kept folders can be rescored).
 
     python scripts/cv_table.py CV_DIR [CV_DIR ...] [--keep docs/results/cv] [--fuse A B ...] [--stack A B ...]
 
@@ -55,7 +56,7 @@ def summary_row(name: str, summary: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", type=Path)
-    parser.add_argument("--keep", type=Path, help="copy each folder's summaries below this folder")
+    parser.add_argument("--keep", type=Path, help="copy each folder's summaries and out-of-fold songs below this folder")
     parser.add_argument("--fuse", nargs="+", type=Path, action="append", default=[], metavar="DIR",
                         help="add the late fusion (mean) of these cross-validation folders")
     parser.add_argument("--stack", nargs="+", type=Path, action="append", default=[], metavar="DIR",
@@ -84,6 +85,10 @@ def main() -> None:
             target.mkdir(parents=True, exist_ok=True)
             for name in ("cv.json", "cv.md", "folds.json"):
                 shutil.copy2(folder / name, target / name)
+            # the out-of-fold songs (a few kB a fold), so that fusions of kept folders can be rescored
+            for songs in sorted(folder.glob("fold*/songs.npz")):
+                (target / songs.parent.name).mkdir(exist_ok=True)
+                shutil.copy2(songs, target / songs.parent.name / "songs.npz")
     for folder in args.log_mean:
         from quadpred.crossval import reaggregate
 

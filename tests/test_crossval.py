@@ -297,3 +297,26 @@ def test_epoch_rules_score_every_kept_epoch_and_the_run_s_own_rule_gives_its_son
         epoch_rules(tmp_path / "plain", music, store)
     with pytest.raises(TrainingError, match="not the ones cross-validated"):
         epoch_rules(tmp_path / "cv", music[:-4], store)
+
+
+def test_kept_cross_validations_hold_their_songs_so_fusions_can_be_rescored(tmp_path: Path, monkeypatch, capsys):
+    import runpy
+
+    from quadpred.crossval import fuse
+
+    rng = np.random.default_rng(3)
+    targets = rng.integers(0, 4, 40)
+    folds = {f"s{i}": i % 2 for i in range(40)}
+    for name in ("a", "b"):
+        write_cv(tmp_path / name, folds, rng.dirichlet(np.ones(4), 40), targets)
+        (tmp_path / name / "cv.json").write_text(json.dumps({**fuse([tmp_path / name]), "seconds": 60.0}))
+        (tmp_path / name / "cv.md").write_text("summary\n")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "cv_table.py"
+    monkeypatch.setattr("sys.argv", ["cv_table.py", str(tmp_path / "a"), str(tmp_path / "b"), "--keep",
+                                     str(tmp_path / "kept")])
+    runpy.run_path(str(script), run_name="__main__")
+    assert "| a |" in capsys.readouterr().out
+    assert sorted(p.relative_to(tmp_path / "kept").as_posix() for p in (tmp_path / "kept").rglob("*.npz")) == [
+        "a/fold0/songs.npz", "a/fold1/songs.npz", "b/fold0/songs.npz", "b/fold1/songs.npz"]
+    kept = fuse([tmp_path / "kept" / "a", tmp_path / "kept" / "b"])
+    assert kept["pooled"] == fuse([tmp_path / "a", tmp_path / "b"])["pooled"]
