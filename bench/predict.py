@@ -4,7 +4,8 @@ architecture, in the benchmark's own environment: `make bench-env`), in one run.
 
 Ours runs `quadpred.predict.Predictor.predict` on every file (decode in blocks, log-mel, network)
 in fp32 and in bf16, then `quadpred predict`'s batch at the CLI's precision (auto): with its data
-outputs only, and with the CLI's defaults (tag-gram PNGs and the listen page too).
+outputs only, and with the CLI's defaults (tag-gram PNGs and the listen page too); last the same
+batch with the shipped default model, an ensemble of several networks, as `quadpred predict` runs it.
 
     python bench/predict.py [--files 24] [--keras-python bench/.venv-keras/bin/python]
 """
@@ -101,6 +102,17 @@ def main() -> None:
             batch = audio / (time.perf_counter() - start)
             line = f"quadpred predict batch ({predictor.precision}, {what}): ours {batch:.0f} x real time"
             print(line + (f", published {published:.0f} x real time, ratio {batch / published:.2f}" if reference else ""))
+        # what a user gets from `quadpred predict song.mp3`: the shipped default is an ensemble, several
+        # networks to the published pipeline's one (--fast is the like-for-like single network)
+        default = Predictor.shipped(device="cpu")
+        members = len(default.info.get("ensemble", [None]))
+        start = time.perf_counter()
+        predict_files(default, [songs], Path(tmp) / "out-default", progress=False)
+        batch = audio / (time.perf_counter() - start)
+        line = (f"quadpred predict batch (the shipped default, {members} networks, {default.precision}, CLI defaults): "
+                f"ours {batch:.0f} x real time")
+        print(line + (f", published {published:.0f} x real time (one network), ratio {batch / published:.2f}"
+                      if reference else ""))
         print(f"{args.files} files of 30 s (mp3, 22.05 kHz), {torch.get_num_threads()} threads")
 
 

@@ -141,6 +141,17 @@ def ship_cv(cvs: list[Path], speech: str, references: list[Path], members: list[
     return target
 
 
+def kept_how(summaries: list[dict]) -> str:
+    """How the members' weights were kept, from their recipes: the late epochs' weights averaged
+    (train.average_last) or the epoch that the validation songs chose."""
+    averaged = {bool(s["recipe"]["train"].get("average_last", 0)) for s in summaries}
+    if averaged == {True}:
+        return "15 % of them held out for validation; the weights of the last epochs averaged"
+    if averaged == {False}:
+        return "15 % of them choosing the epoch"
+    return "15 % of them held out; the epoch chosen on them, or the last epochs' weights averaged, per recipe"
+
+
 def model_card(speech: str, cvs: list[Path], summaries: list[dict], counts: list[int], summary: dict,
                references: list[Path], chosen: str = "") -> str:
     """MODEL.md of a shipped model: what it is, its cross-validated estimate, the references on the
@@ -160,8 +171,8 @@ def model_card(speech: str, cvs: list[Path], summaries: list[dict], counts: list
     low, high = pooled["song_f1_interval"]
     lines = [f"# {speech}2eng: {what}\n",
              f"Members: {'; '.join(parts)} ({SPEECH[speech]} pretraining where a method pretrains; music: "
-             f"4Q-Emotion, 646 clips). Each member was trained on {k - 1} of {k} artist-grouped folds (15 % of "
-             "them choosing the epoch) and never saw its held-out fold (member i holds out fold i mod k)"
+             f"4Q-Emotion, 646 clips). Each member was trained on {k - 1} of {k} artist-grouped folds ({kept_how(summaries)}) "
+             "and never saw its held-out fold (member i holds out fold i mod k)"
              + ("; `quadpred predict` averages the members' probabilities, `--fast` uses member 0 alone.\n"
                 if shipped > 1 else ".\n"),
              "## How good, on songs by artists it did not see\n",
