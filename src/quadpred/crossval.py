@@ -99,6 +99,11 @@ class FoldSongs:
         return {"songs": len(self.ids), "song_f1": f1, "song_loss": song_log_loss(self.probabilities, self.targets)}
 
 
+def fold_songs_path(out: str | Path, fold: int) -> Path:
+    """Where a cross-validation keeps fold ``fold``'s held-out songs (its :class:`FoldSongs`)."""
+    return Path(out) / f"fold{fold}" / "songs.npz"
+
+
 def _check_folds(out: Path, folds: dict[str, int], k: int, seed: int, method: str, recipe: Any) -> None:
     """Record the folds, the method and its recipe in ``out``; a re-run must find the same, since
     finished folds are reused as they are."""
@@ -164,7 +169,7 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
     results = []
     for fold in range(k):
         folder = out / f"fold{fold}"
-        songs_path = folder / "songs.npz"
+        songs_path = fold_songs_path(out, fold)
         part = fold_clips(clips, folds, fold, seed=seed)
         fold_started = time.perf_counter()
         if not songs_path.is_file():
@@ -176,7 +181,7 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
             write_json(folder / "fold.json", {"seconds": round(time.perf_counter() - fold_started, 1)})
         songs = FoldSongs.load(songs_path)
         results.append({"fold": fold, **songs.scores(), **_fold_extras(folder, stages, method)})
-    summary = summarise(method, [FoldSongs.load(out / f"fold{f}" / "songs.npz") for f in range(k)], results,
+    summary = summarise(method, [FoldSongs.load(fold_songs_path(out, f)) for f in range(k)], results,
                         recipe=recipe, seed=seed)
     summary["seconds_this_call"] = round(time.perf_counter() - started, 1)
     if cache is not None and cache.with_suffix(".json").is_file():
@@ -337,7 +342,7 @@ def _aligned_folds(folders: Sequence[Path]) -> list[list[FoldSongs]]:
         raise TrainingError("fusion needs cross-validations on the same folds (same clips, k and seed)")
     aligned = []
     for fold in range(records[0]["k"]):
-        parts = [FoldSongs.load(Path(f) / f"fold{fold}" / "songs.npz") for f in folders]
+        parts = [FoldSongs.load(fold_songs_path(f, fold)) for f in folders]
         order = {song: i for i, song in enumerate(parts[0].ids)}
         rows = []
         for part in parts:
@@ -538,7 +543,7 @@ def epoch_rules(folder: str | Path, clips: Sequence[Clip], store: Any, *, device
     stages = NETWORK_METHODS[method]
     if assign_folds(clips, record["k"], seed=record["seed"]) != record["folds"]:
         raise TrainingError(f"the clips given are not the ones cross-validated in {folder}: give its manifest")
-    finished = [fold for fold in range(record["k"]) if (folder / f"fold{fold}" / "songs.npz").is_file()]
+    finished = [fold for fold in range(record["k"]) if fold_songs_path(folder, fold).is_file()]
     if not finished:
         raise TrainingError(f"{folder} has no finished fold yet")
     run_device = resolve_device(device)
@@ -580,6 +585,39 @@ def epoch_rules(folder: str | Path, clips: Sequence[Clip], store: Any, *, device
     return {name: {**summarise(name, parts, [{"fold": f, **p.scores()} for f, p in zip(finished, parts)], recipe=None,
                                seed=record["seed"]), "epochs": epochs.get(name), "songs": parts, "fold_numbers": finished,
                    "curves": curves} for name, parts in chosen.items()}
+
+
+def rescored_songs(folder: str | Path, clips: Sequence[Clip], store: Any, *, hop_frames: int | None = None,
+                   device: str = "auto") -> list[FoldSongs]:
+    """A network cross-validation's held-out songs scored again by its kept fold models, with the
+    chunks taken every ``hop_frames`` frames (None: the model's prediction hop, which reproduces
+    ``fold<k>/songs.npz``; a smaller hop averages overlapping chunks). One FoldSongs per fold."""
+    from .device import resolve_device
+    from .evaluate import SplitPredictions, chunk_probabilities, scoring_chunks
+    from .modeldir import load_model
+    from .store import ChunkDataset
+
+    folder = Path(folder)
+    record = json.loads((folder / "folds.json").read_text())
+    method = json.loads((folder / "method.json").read_text())["method"]
+    if method not in NETWORK_METHODS:
+        raise TrainingError(f"{folder} is not the cross-validation of a network: only networks score chunks")
+    if assign_folds(clips, record["k"], seed=record["seed"]) != record["folds"]:
+        raise TrainingError(f"the clips given are not the ones cross-validated in {folder}: give its manifest")
+    run_device = resolve_device(device)
+    folds = []
+    for fold in range(record["k"]):
+        stage_folder = _stage_folder(folder / f"fold{fold}", NETWORK_METHODS[method])
+        if not (stage_folder / "weights.pt").is_file():
+            raise TrainingError(f"{stage_folder} holds no trained model: finish the cross-validation first")
+        model, info = load_model(stage_folder)
+        dataset = scoring_chunks(store, info, fold_clips(clips, record["folds"], fold, seed=record["seed"]), "test")
+        if hop_frames is not None:
+            dataset = ChunkDataset(store, dataset.clips, hop_frames=hop_frames, chunk_frames=dataset.chunk_frames)
+        predictions = SplitPredictions(chunk_probabilities(model, dataset, run_device), dataset.targets.numpy(),
+                                       dataset.clip_of_chunk(), [c.id for c in dataset.clips])
+        folds.append(held_out_songs(predictions))
+    return folds
 
 
 def markdown(summary: dict[str, Any]) -> str:
