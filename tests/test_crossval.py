@@ -320,3 +320,40 @@ def test_kept_cross_validations_hold_their_songs_so_fusions_can_be_rescored(tmp_
         "a/fold0/songs.npz", "a/fold1/songs.npz", "b/fold0/songs.npz", "b/fold1/songs.npz"]
     kept = fuse([tmp_path / "kept" / "a", tmp_path / "kept" / "b"])
     assert kept["pooled"] == fuse([tmp_path / "a", tmp_path / "b"])["pooled"]
+
+
+def test_kept_fold_models_rescore_their_songs_with_overlapping_chunks(tiny_study, tmp_path: Path, monkeypatch,
+                                                                       capsys):
+    import runpy
+
+    from quadpred.crossval import rescored_songs
+    from quadpred.manifest import write_manifest
+
+    clips, store = tiny_study
+    music = clips["music_eng"]
+    run_cv(music, tmp_path / "cv", method="baseline", store=store, run=apply_overrides(RunConfig(), SMALL), k=2,
+           progress=False)
+    at_one_second = rescored_songs(tmp_path / "cv", music, store)
+    overlapping = rescored_songs(tmp_path / "cv", music, store, hop_frames=8)
+    for fold in range(2):  # the prediction hop gives the run's own songs; a quarter of it, the same songs otherwise
+        own = FoldSongs.load(tmp_path / "cv" / f"fold{fold}" / "songs.npz")
+        assert at_one_second[fold].ids == own.ids == overlapping[fold].ids
+        np.testing.assert_allclose(at_one_second[fold].probabilities, own.probabilities, atol=1e-6)
+        np.testing.assert_allclose(overlapping[fold].probabilities.sum(axis=1), 1.0, atol=1e-5)
+        assert np.abs(overlapping[fold].probabilities - own.probabilities).max() > 1e-6  # other chunks were read
+    with pytest.raises(TrainingError, match="not the ones cross-validated"):
+        rescored_songs(tmp_path / "cv", music[:-4], store)
+
+    write_manifest(tmp_path / "music.jsonl", music)
+    script = Path(__file__).resolve().parents[1] / "scripts" / "scoring_hop.py"
+    monkeypatch.setattr("sys.argv", ["scoring_hop.py", str(tmp_path / "cv"), "--manifest", str(tmp_path / "music.jsonl"),
+                                     "--features", str(store.folder.parent), "--hops", "8"])
+    runpy.run_path(str(script), run_name="__main__")
+    out = capsys.readouterr().out
+    f_at_8 = pool(overlapping).scores()["song_f1"]
+    assert f"| cv | 8 | {f_at_8:.3f} |" in out and "| the mean of the 1 | prediction hop |" in out
+    assert "- cv, hop 8 - prediction hop:" in out
+    # kept songs that its models did not give
+    FoldSongs(own.ids, own.probabilities[:, ::-1].copy(), own.targets).save(tmp_path / "cv" / "fold1" / "songs.npz")
+    with pytest.raises(SystemExit, match="fold 1: its kept songs differ"):
+        runpy.run_path(str(script), run_name="__main__")
