@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from quadpred.allocator import describe_allocator, keep_freed_memory
 from quadpred.device import autocast, cpu_has_native_bf16, describe_cpu
 from quadpred.export import _Probabilities, export_onnx
 from quadpred.features import chunk
@@ -118,7 +119,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(describe_cpu(), flush=True)
+    keep_freed_memory()  # as every `quadpred` command does
+    print(describe_cpu(), describe_allocator(), sep="; ", flush=True)
     model_dir = args.model or shipped_members(SHIPPED_MODELS / "eng2eng")[0]
     songs = song_chunks(args.audio, 2 * args.files, model_dir)
     measured, calibration = songs[0::2], np.concatenate(songs[1::2])  # calibrate on other songs than measured

@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
 
+from quadpred.allocator import describe_allocator, keep_freed_memory  # noqa: E402
 from quadpred.audio import audio_files_below, load_audio  # noqa: E402
 from quadpred.config import FeatureConfig  # noqa: E402
 from quadpred.device import describe_cpu  # noqa: E402
@@ -75,7 +76,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=24, help="number of files")
     parser.add_argument("--repeats", type=int, default=2, help="timed passes; the best is kept")
     args = parser.parse_args()
-    print(describe_cpu(), flush=True)
+    keep_freed_memory()  # as every `quadpred` command does
+    print(describe_cpu(), describe_allocator(), sep="; ", flush=True)
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         paths = audio_files_below(args.root)[: args.limit] if args.root else generate(Path(tmp), args.limit)

@@ -4,7 +4,9 @@ the whole-file reference (decode everything, then the log-mel), each in a fresh 
 
     python bench/memory.py [--minutes 10 60 120] [--reference-up-to 60]
 
-Peak resident memory is the process's ru_maxrss (it includes torch itself, ~0.4 GB).
+Peak resident memory is the process's ru_maxrss (it includes torch itself, ~0.4 GB). Ours keeps
+freed memory for reuse, as every `quadpred` command does (quadpred.allocator); "predict, system
+malloc" is the same prediction with glibc's defaults, the price of that.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ import soundfile as sf
 from quadpred.device import describe_cpu
 
 RATE = 44100
+KEEP = "from quadpred.allocator import keep_freed_memory; keep_freed_memory(); "  # as the CLI does
 WORK = {
-    "predict": "from quadpred.predict import Predictor; Predictor.shipped(device='cpu').predict(PATH)",
-    "predict --fast": "from quadpred.predict import Predictor; Predictor.shipped(device='cpu', fast=True).predict(PATH)",
+    "predict": KEEP + "from quadpred.predict import Predictor; Predictor.shipped(device='cpu').predict(PATH)",
+    "predict --fast": KEEP + "from quadpred.predict import Predictor; Predictor.shipped(device='cpu', fast=True).predict(PATH)",
     # what one `quadpred features` worker does for a clip: hash the audio, stream the log-mel, save the array
-    "features": "from quadpred.store import _extract_one; from quadpred.config import FeatureConfig; "
+    "features": KEEP + "from quadpred.store import _extract_one; from quadpred.config import FeatureConfig; "
                 "from quadpred.audio import ReadLimits; _extract_one(('clip', PATH, PATH + '.npy', FeatureConfig(), ReadLimits()))",
     "whole-file": "from quadpred.audio import load_audio; from quadpred.features import compute_log_mel; "
                   "compute_log_mel(load_audio(PATH))",
@@ -60,6 +63,8 @@ def main() -> None:
             path = Path(folder) / f"{minutes:g}min.wav"
             long_wav(path, minutes)
             reference = peak_mb(WORK["whole-file"], path) if minutes <= args.reference_up_to else None
+            system = peak_mb(WORK["predict"].replace(KEEP, ""), path)
+            print(f"predict, system malloc {minutes:g} min 44.1-kHz stereo: ours {system:.0f} MB", flush=True)
             for name in ("predict", "predict --fast", "features"):
                 ours = peak_mb(WORK[name], path)
                 versus = f", whole-file {reference:.0f} MB, ratio {reference / ours:.2f}" if reference else ""

@@ -23,6 +23,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from quadpred.allocator import describe_allocator, keep_freed_memory
 from quadpred.config import FeatureConfig, ModelConfig
 from quadpred.device import describe_cpu
 from quadpred.modeldir import save_weights, write_json
@@ -74,7 +75,8 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=24)
     parser.add_argument("--keras-python", default=str(HERE / ".venv-keras" / "bin" / "python"))
     args = parser.parse_args()
-    print(describe_cpu(), flush=True)
+    keep_freed_memory()  # as every `quadpred` command does
+    print(describe_cpu(), describe_allocator(), sep="; ", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         songs = Path(tmp) / "songs"
         songs.mkdir()

@@ -20,6 +20,7 @@ from pathlib import Path
 MEASURE = r"""
 import json, resource, sys, time
 from pathlib import Path
+from quadpred.allocator import keep_freed_memory; keep_freed_memory()
 from quadpred.device import describe_cpu
 from quadpred.config import FeatureConfig, RunConfig, apply_overrides
 from quadpred.manifest import Clip, read_manifest
@@ -54,11 +55,12 @@ def main() -> None:
     parser.add_argument("--base", type=int, default=4, help="copies of the tiny world's speech that make 1x")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
+    from quadpred.allocator import describe_allocator, keep_freed_memory
     from quadpred.corpora.world import ensure_world, prepare_world
     from quadpred.device import describe_cpu
 
-    print(describe_cpu(), flush=True)
-
+    keep_freed_memory()  # as every `quadpred` command does
+    print(describe_cpu(), describe_allocator(), sep="; ", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         world = ensure_world(tmp / "world", scale="tiny", seed=0, workers=args.workers, progress=False)

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from quadpred.allocator import describe_allocator, keep_freed_memory
 from quadpred.config import FeatureConfig, ModelConfig
 from quadpred.device import autocast, cpu_has_native_bf16, describe_cpu
 from quadpred.models import build_emotion_net
@@ -109,7 +110,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--keras-python", default=str(HERE / ".venv-keras" / "bin" / "python"))
     args = parser.parse_args()
-    print(describe_cpu(), flush=True)
+    keep_freed_memory()  # as every `quadpred` command does
+    print(describe_cpu(), describe_allocator(), sep="; ", flush=True)
     threads = torch.get_num_threads()
     model = build_emotion_net(ModelConfig(), FeatureConfig()).eval()
     with FlopCounterMode(display=False) as counter:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
+from .allocator import keep_freed_memory
 from .errors import QuadpredError
 
 if TYPE_CHECKING:  # imported where used: `quadpred --help` stays fast
@@ -732,6 +733,7 @@ class _OneLineFormatter(logging.Formatter):
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 a user error, 2 bad arguments)."""
     args = build_parser().parse_args(argv)
+    keep_freed_memory()  # PyTorch's freed buffers reused, not faulted in again (allocator.py)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_OneLineFormatter())
     log.handlers[:] = [handler]

@@ -293,6 +293,9 @@ _CELL: dict[str, Any] = {}  # in a cell process: what _init_cell read once
 def _init_cell(config: ExperimentConfig, base: Path, out: Path, device: str, threads: int) -> None:
     import torch
 
+    from .allocator import keep_freed_memory
+
+    keep_freed_memory()  # a spawned process starts with glibc's defaults
     torch.set_num_threads(threads)
     _CELL.update(config=config, inputs=_GridInputs.prepare(config, base, extract_missing=False), out=out,
                  device=device)
