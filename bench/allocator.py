@@ -2,9 +2,9 @@
 calls) is worth: the same work in two fresh processes, one with glibc malloc's thresholds raised
 and one at the system's defaults (QUADPRED_MALLOC=system), in one run; each process twice, the
 best kept. The work is bench/train.py's training steps and inference, inference at 256 chunks a
-batch (scoring) and at 29 (one 30-s file, as `predict` runs it), and bench/predict.py's
-`Predictor.predict` over 30-s files; each in fp32 and at precision auto. Last, each side's peak
-resident memory.
+batch (scoring, and `predict` on a file of over 4 minutes) and at 29 (a 30-s file), and
+bench/predict.py's `Predictor.predict` over 30-s files and over 4-minute songs; each in fp32 and
+at precision auto. Last, each side's peak resident memory.
 
     python bench/allocator.py [--files 8] [--threads 1]
 """
@@ -44,8 +44,22 @@ def inference(batch: int, precision: str, chunks: int = 2048) -> float:
     return done / (time.perf_counter() - start)
 
 
+def long_songs(songs: Path, folder: Path, minutes: int = 4) -> float:
+    """Songs of ``minutes`` made of the 30-s files end to end (a real song's length); total seconds."""
+    import numpy as np
+    import soundfile as sf
+
+    folder.mkdir()
+    files = sorted(songs.glob("*.mp3"))
+    for index, path in enumerate(files[:4]):
+        parts = [sf.read(files[(index + k) % len(files)])[0] for k in range(2 * minutes)]
+        sf.write(folder / f"long{index}.mp3", np.concatenate(parts), sf.info(path).samplerate)
+    return 60.0 * minutes * min(4, len(files))
+
+
 def child(songs: Path, model: Path, audio: float) -> dict[str, float]:
     """Every measurement in this process (the allocator as the environment set it)."""
+    import soundfile as sf
     import torch
 
     from quadpred.allocator import describe_allocator, keep_freed_memory
@@ -57,6 +71,7 @@ def child(songs: Path, model: Path, audio: float) -> dict[str, float]:
     import train as train_bench
 
     auto = resolve_precision("auto", torch.device("cpu"))
+    long_audio = sum(sf.info(path).duration for path in (songs.parent / "long").glob("*.mp3"))
     results: dict[str, float] = {}
     for precision in dict.fromkeys(("fp32", auto)):
         steps = train_bench.ours(64, 10, precision)
@@ -64,6 +79,8 @@ def child(songs: Path, model: Path, audio: float) -> dict[str, float]:
         for batch in (256, 29):
             results[f"inference ({precision}, {batch} chunks a batch): chunks/s"] = inference(batch, precision)
         results[f"predict ({precision}, 30-s files): x real time"] = audio / predict_bench.ours(songs, model, precision)
+        results[f"predict ({precision}, 4-min songs): x real time"] = \
+            long_audio / predict_bench.ours(songs.parent / "long", model, precision)
     results["peak resident memory: MB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     results["allocator"] = describe_allocator()  # type: ignore[assignment]
     return results
@@ -92,6 +109,7 @@ def main() -> None:
         songs = Path(tmp) / "songs"
         songs.mkdir()
         audio = predict_bench.make_songs(songs, args.files)
+        long_songs(songs, Path(tmp) / "long")
         model = predict_bench.model_dir(Path(tmp) / "model")
         runs: dict[str, list[dict]] = {"kept": [], "returned": []}
         for _ in range(2):

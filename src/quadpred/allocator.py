@@ -1,14 +1,14 @@
 """The C heap under PyTorch on the CPU: keep freed buffers for reuse instead of returning them.
 
 PyTorch allocates each layer's output with malloc. glibc's malloc serves blocks above its mmap
-threshold (128 KiB, growing to at most 32 MiB) with fresh mappings and returns them to the OS on
-free, as it trims the top of the heap beyond its trim threshold: so every forward pass of a
-batch asks the kernel for new pages, which it faults in and zeroes. On one core this took a
-third of the time of inference at 256 chunks a batch and a seventh at 32 (docs/benchmarks.md,
-"The C heap"). Raising both thresholds keeps the freed pages in the process, as the
-allocators TensorFlow and ONNX Runtime bring along do; the price is that up to
-``TRIM_BYTES`` of freed memory stays resident. Blocks above ``MMAP_BYTES`` (a long file's
-decoded audio) are still mapped and returned.
+threshold (128 KiB, rising with use to at most 32 MiB) with fresh mappings and unmaps them on
+free: so a network whose layer outputs exceed 32 MiB (about 32 chunks a batch in fp32) asks the
+kernel for new pages, faulted in and zeroed, at every forward pass. Raising the thresholds keeps
+the freed pages in the process for the next batch, as caching allocators do (ONNX Runtime's
+arena, for one): inference at 256 chunks a batch, and so `predict` on whole songs, runs 1.1-1.4x
+faster (docs/benchmarks.md, "The C heap"); the price is a higher peak of resident memory (about
+15 % for `predict`), since up to ``TRIM_BYTES`` of freed memory stays with the process. Blocks
+above ``MMAP_BYTES`` are still mapped apart and returned.
 
 Only glibc has these knobs; elsewhere (macOS, Windows, musl) nothing changes. The environment
 variable ``QUADPRED_MALLOC=system`` leaves glibc's defaults, for comparisons and for anyone who
