@@ -2,6 +2,7 @@
 label smoothing, mixup, input standardisation."""
 
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -104,14 +105,20 @@ def test_weight_average_is_what_is_kept_and_resumes_exactly(tiny_study, tmp_path
     assert any(not torch.equal(a[k], c[k]) for k in a if a[k].is_floating_point())
 
 
-def test_averaging_the_last_epochs_keeps_the_mean_of_their_weights_and_resumes_exactly(tiny_study, tmp_path: Path):
+def test_averaging_the_last_epochs_keeps_the_mean_of_their_weights_and_resumes_exactly(tiny_study, tmp_path: Path,
+                                                                                       caplog):
     from quadpred.stages import EPOCHS_FOLDER, transfer_stages
 
     clips, store = tiny_study
     run = apply_overrides(RunConfig(), SMALL + ["train.epochs=5", "train.patience=1", "train.average_last=0.5",
                                                 "train.select=song-loss", "train.lr=0.003"])
-    transfer_stages(clips["music_eng"], store, tmp_path / "whole", encoder=None, run=run, progress=False,
-                    keep_epochs=True)
+    with caplog.at_level(logging.INFO, logger="quadpred"):
+        transfer_stages(clips["music_eng"], store, tmp_path / "whole", encoder=None, run=run, progress=True,
+                        keep_epochs=True)
+    epoch_lines = [r.getMessage() for r in caplog.records if " epoch " in r.getMessage() and "train " in r.getMessage()]
+    # the log says which epochs' weights are averaged; no epoch is "best", since none is chosen
+    assert [line.endswith("(in the average)") for line in epoch_lines] == [False, False, True, True, True]
+    assert not any("(best)" in line for line in epoch_lines)
     folder = tmp_path / "whole" / "baseline"
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["epochs_run"] == 5 and summary["best_epoch"] == 5  # no early stop, nothing chosen

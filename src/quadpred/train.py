@@ -267,7 +267,7 @@ def fit(
         if progress and writer:
             songs = f" song loss {extras['song_loss']:.4f} F {extras['song_f1']:.3f}" if "song_loss" in extras else ""
             log.info("%s epoch %d: train %.4f valid %.4f%s%s", folder.name, epoch + 1, train_loss, valid_loss, songs,
-                     " (best)" if state["best_epoch"] == epoch + 1 else "")
+                     _epoch_mark(epoch, average_from, state["best_epoch"]))
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, row)
         stopped_early = state["bad_epochs"] >= config.patience
@@ -295,6 +295,14 @@ def fit(
     })
     checkpoint.unlink(missing_ok=True)
     return result
+
+
+def _epoch_mark(epoch: int, average_from: int | None, best_epoch: int) -> str:
+    """The log line's note on 0-based ``epoch``: whether its weights join the kept average
+    (train.average_last), or whether it is the best so far (the epoch chosen)."""
+    if average_from is not None:
+        return " (in the average)" if epoch >= average_from else ""
+    return " (best)" if best_epoch == epoch + 1 else ""
 
 
 def fold_into_average(average: dict[str, torch.Tensor] | None, count: int,
