@@ -343,6 +343,13 @@ def test_kept_fold_models_rescore_their_songs_with_overlapping_chunks(tiny_study
         assert np.abs(overlapping[fold].probabilities - own.probabilities).max() > 1e-6  # other chunks were read
     with pytest.raises(TrainingError, match="not the ones cross-validated"):
         rescored_songs(tmp_path / "cv", music[:-4], store)
+    classifier = tmp_path / "svm"  # a classifier's cross-validation keeps songs, not models
+    classifier.mkdir()
+    for name in ("folds.json", "method.json"):
+        record = json.loads((tmp_path / "cv" / name).read_text())
+        (classifier / name).write_text(json.dumps({**record, "method": "egemaps-svm"} if name == "method.json" else record))
+    with pytest.raises(TrainingError, match="not the cross-validation of a network"):
+        rescored_songs(classifier, music, store)
 
     write_manifest(tmp_path / "music.jsonl", music)
     script = Path(__file__).resolve().parents[1] / "scripts" / "scoring_hop.py"

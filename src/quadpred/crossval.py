@@ -519,6 +519,18 @@ LATE_AVERAGE = "one model: the last half of the epochs' weights averaged (batch-
 ORACLE = "best epoch on the held-out songs (not a rule: the ceiling)"
 
 
+def _network_cross_validation(folder: Path, clips: Sequence[Clip]) -> tuple[dict[str, Any], tuple[str, ...] | None]:
+    """The fold record and the transfer stages of a network method's cross-validation in ``folder``,
+    checked to be of these clips (the kept fold models are scored again on them)."""
+    record = json.loads((folder / "folds.json").read_text())
+    method = json.loads((folder / "method.json").read_text())["method"]
+    if method not in NETWORK_METHODS:
+        raise TrainingError(f"{folder} is not the cross-validation of a network ({method}): it kept no fold models")
+    if assign_folds(clips, record["k"], seed=record["seed"]) != record["folds"]:
+        raise TrainingError(f"the clips given are not the ones cross-validated in {folder}: give its manifest")
+    return record, NETWORK_METHODS[method]
+
+
 def epoch_rules(folder: str | Path, clips: Sequence[Clip], store: Any, *, device: str = "auto") -> dict[str, Any]:
     """How the choice of epoch moves the held-out score, on the very same training runs: each fold
     of a network cross-validation run with ``keep_epochs`` is scored on its held-out songs with
@@ -536,13 +548,7 @@ def epoch_rules(folder: str | Path, clips: Sequence[Clip], store: Any, *, device
     from .train import fold_into_average
 
     folder = Path(folder)
-    record = json.loads((folder / "folds.json").read_text())
-    method = json.loads((folder / "method.json").read_text())["method"]
-    if method not in NETWORK_METHODS:
-        raise TrainingError(f"{folder} is not the cross-validation of a network: epochs are chosen by networks only")
-    stages = NETWORK_METHODS[method]
-    if assign_folds(clips, record["k"], seed=record["seed"]) != record["folds"]:
-        raise TrainingError(f"the clips given are not the ones cross-validated in {folder}: give its manifest")
+    record, stages = _network_cross_validation(folder, clips)
     finished = [fold for fold in range(record["k"]) if fold_songs_path(folder, fold).is_file()]
     if not finished:
         raise TrainingError(f"{folder} has no finished fold yet")
@@ -598,16 +604,11 @@ def rescored_songs(folder: str | Path, clips: Sequence[Clip], store: Any, *, hop
     from .store import ChunkDataset
 
     folder = Path(folder)
-    record = json.loads((folder / "folds.json").read_text())
-    method = json.loads((folder / "method.json").read_text())["method"]
-    if method not in NETWORK_METHODS:
-        raise TrainingError(f"{folder} is not the cross-validation of a network: only networks score chunks")
-    if assign_folds(clips, record["k"], seed=record["seed"]) != record["folds"]:
-        raise TrainingError(f"the clips given are not the ones cross-validated in {folder}: give its manifest")
+    record, stages = _network_cross_validation(folder, clips)
     run_device = resolve_device(device)
     folds = []
     for fold in range(record["k"]):
-        stage_folder = _stage_folder(folder / f"fold{fold}", NETWORK_METHODS[method])
+        stage_folder = _stage_folder(folder / f"fold{fold}", stages)
         if not (stage_folder / "weights.pt").is_file():
             raise TrainingError(f"{stage_folder} holds no trained model: finish the cross-validation first")
         model, info = load_model(stage_folder)
