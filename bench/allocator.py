@@ -44,19 +44,6 @@ def inference(batch: int, precision: str, chunks: int = 2048) -> float:
     return done / (time.perf_counter() - start)
 
 
-def long_songs(songs: Path, folder: Path, minutes: int = 4) -> float:
-    """Songs of ``minutes`` made of the 30-s files end to end (a real song's length); total seconds."""
-    import numpy as np
-    import soundfile as sf
-
-    folder.mkdir()
-    files = sorted(songs.glob("*.mp3"))
-    for index, path in enumerate(files[:4]):
-        parts = [sf.read(files[(index + k) % len(files)])[0] for k in range(2 * minutes)]
-        sf.write(folder / f"long{index}.mp3", np.concatenate(parts), sf.info(path).samplerate)
-    return 60.0 * minutes * min(4, len(files))
-
-
 def child(songs: Path, model: Path, audio: float) -> dict[str, float]:
     """Every measurement in this process (the allocator as the environment set it)."""
     import soundfile as sf
@@ -109,7 +96,8 @@ def main() -> None:
         songs = Path(tmp) / "songs"
         songs.mkdir()
         audio = predict_bench.make_songs(songs, args.files)
-        long_songs(songs, Path(tmp) / "long")
+        (Path(tmp) / "long").mkdir()
+        predict_bench.make_songs(Path(tmp) / "long", 4, seconds=240.0)
         model = predict_bench.model_dir(Path(tmp) / "model")
         runs: dict[str, list[dict]] = {"kept": [], "returned": []}
         for _ in range(2):

@@ -7,13 +7,14 @@ in fp32 and in bf16, then `quadpred predict`'s batch at the CLI's precision (aut
 outputs only, and with the CLI's defaults (tag-gram PNGs and the listen page too); last the same
 batch with the shipped default model, an ensemble of several networks, as `quadpred predict` runs it.
 
-    python bench/predict.py [--files 24] [--keras-python bench/.venv-keras/bin/python]
+    python bench/predict.py [--files 24] [--seconds 30] [--keras-python bench/.venv-keras/bin/python]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import tempfile
 import time
@@ -33,16 +34,17 @@ from quadpred.predict import Predictor, predict_files
 HERE = Path(__file__).resolve().parent
 
 
-def make_songs(folder: Path, count: int) -> float:
-    """``count`` 30-s mp3 files of the built-in world's music (22.05 kHz, as 4Q's mp3s); total seconds."""
+def make_songs(folder: Path, count: int, seconds: float = 30.0) -> float:
+    """``count`` mp3 files of ``seconds`` each (22.05 kHz, as 4Q's mp3s): 30-s renders of the built-in
+    world's music, end to end for a longer song; total seconds."""
     from quadpred.synth.music import SAMPLE_RATE, draw_cues, render
 
     rng = np.random.default_rng(0)
     for i in range(count):
-        quadrant = ("Q1", "Q2", "Q3", "Q4")[i % 4]
-        sf.write(folder / f"song{i:03d}.mp3", render(draw_cues(quadrant, rng, vocal_share=0.0), 30.0, "eng", rng),
-                 SAMPLE_RATE)
-    return 30.0 * count
+        parts = [render(draw_cues(("Q1", "Q2", "Q3", "Q4")[(i + k) % 4], rng, vocal_share=0.0), 30.0, "eng", rng)
+                 for k in range(math.ceil(seconds / 30.0))]
+        sf.write(folder / f"song{i:03d}.mp3", np.concatenate(parts)[:round(seconds * SAMPLE_RATE)], SAMPLE_RATE)
+    return seconds * count
 
 
 def model_dir(folder: Path) -> Path:
@@ -73,6 +75,7 @@ def ours(folder: Path, model: Path, precision: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=24)
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of each file (240: whole songs)")
     parser.add_argument("--keras-python", default=str(HERE / ".venv-keras" / "bin" / "python"))
     args = parser.parse_args()
     keep_freed_memory()  # as every `quadpred` command does
@@ -80,7 +83,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         songs = Path(tmp) / "songs"
         songs.mkdir()
-        audio = make_songs(songs, args.files)
+        audio = make_songs(songs, args.files, args.seconds)
         model = model_dir(Path(tmp) / "model")
         reference = None
         if Path(args.keras_python).exists():
@@ -115,7 +118,7 @@ def main() -> None:
                 f"ours {batch:.0f} x real time")
         print(line + (f", published {published:.0f} x real time (one network), ratio {batch / published:.2f}"
                       if reference else ""))
-        print(f"{args.files} files of 30 s (mp3, 22.05 kHz), {torch.get_num_threads()} threads")
+        print(f"{args.files} files of {args.seconds:g} s (mp3, 22.05 kHz), {torch.get_num_threads()} threads")
 
 
 if __name__ == "__main__":
