@@ -25,7 +25,7 @@ def main() -> None:
 
     import numpy as np
 
-    from quadpred.crossval import FoldSongs, fold_songs_path, paired_songs, pool, rescored_songs
+    from quadpred.crossval import FoldSongs, fold_songs_path, mean_songs, paired_songs, pool, rescored_songs
     from quadpred.manifest import read_manifest
     from quadpred.store import FeatureStore
 
@@ -50,8 +50,7 @@ def main() -> None:
                   flush=True)
     if any(part.ids != songs[None][0].ids for parts in songs.values() for part in parts):
         raise SystemExit("the cross-validations hold different songs or orders: give folders of the same folds")
-    ensembles = {hop: FoldSongs(parts[0].ids, np.mean([p.probabilities for p in parts], axis=0), parts[0].targets)
-                 for hop, parts in songs.items()}
+    ensembles = {hop: mean_songs(parts) for hop, parts in songs.items()}
     for hop, ensemble in ensembles.items():
         scores = ensemble.scores()
         print(f"| the mean of the {len(args.folders)} | {hop or 'prediction hop'} | {scores['song_f1']:.3f} | "

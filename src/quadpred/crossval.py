@@ -353,7 +353,7 @@ def _aligned_folds(folders: Sequence[Path]) -> list[list[FoldSongs]]:
     return aligned
 
 
-def _mean_songs(parts: Sequence[FoldSongs], shares: np.ndarray | None = None) -> FoldSongs:
+def mean_songs(parts: Sequence[FoldSongs], shares: np.ndarray | None = None) -> FoldSongs:
     """One fold's aligned songs of several methods as one: the (``shares``-weighted) mean of their
     quadrant probabilities."""
     stacked = np.stack([p.probabilities for p in parts])
@@ -391,7 +391,7 @@ def fuse(folders: Sequence[Path], *, weights: Sequence[float] | None = None, see
     if weights is not None and len(weights) != len(folders):
         raise TrainingError(f"fusion weights {list(weights)}: give one non-negative weight per folder")
     chosen, shares, name = _fusion_parts(list(folders) if weights is None else dict(zip(map(Path, folders), weights)))
-    fused = [_mean_songs(parts, shares) for parts in _aligned_folds(chosen)]
+    fused = [mean_songs(parts, shares) for parts in _aligned_folds(chosen)]
     return _fused_summary("mean of " + name, fused, seed)
 
 
@@ -406,7 +406,7 @@ def nested_fusion(folders: Sequence[Path], *, max_size: int = 2, seed: int = 0) 
     subsets = [c for size in range(1, max_size + 1) for c in itertools.combinations(range(len(folders)), size)]
 
     def mean_of(fold: int, subset: tuple[int, ...]) -> FoldSongs:
-        return _mean_songs([aligned[fold][i] for i in subset])
+        return mean_songs([aligned[fold][i] for i in subset])
 
     def best(folds: Sequence[int]) -> tuple[int, ...]:
         scores = [pool([mean_of(f, subset) for f in folds]).scores()["song_f1"] for subset in subsets]
@@ -431,7 +431,7 @@ def class_offsets(folders: Sequence[Path], *, how: str = "fitted", seed: int = 0
     quadrants gains from correcting the lean; the summary is :func:`run_cv`'s."""
     if how not in ("fitted", "prior"):
         raise TrainingError(f"class offsets {how!r} unknown: use fitted or prior")
-    aligned = [_mean_songs(parts) for parts in _aligned_folds(folders)]
+    aligned = [mean_songs(parts) for parts in _aligned_folds(folders)]
 
     def fitted(songs: FoldSongs) -> np.ndarray:
         logs, offsets = np.log(np.clip(songs.probabilities, 1e-9, 1.0)), np.zeros(len(QUADRANTS))
@@ -489,8 +489,8 @@ def paired(a: Fusion, b: Fusion, *, seed: int = 0, resamples: int = BOOTSTRAP) -
     (first_folders, first_shares, first_name), (second_folders, second_shares, second_name) = map(_fusion_parts, (a, b))
     aligned = _aligned_folds([*first_folders, *second_folders])
     split = len(first_folders)
-    first = pool([_mean_songs(parts[:split], first_shares) for parts in aligned])
-    second = pool([_mean_songs(parts[split:], second_shares) for parts in aligned])
+    first = pool([mean_songs(parts[:split], first_shares) for parts in aligned])
+    second = pool([mean_songs(parts[split:], second_shares) for parts in aligned])
     return {"a": first_name, "b": second_name, **paired_songs(first, second, seed=seed, resamples=resamples)}
 
 
@@ -542,7 +542,7 @@ def epoch_rules(folder: str | Path, clips: Sequence[Clip], store: Any, *, device
     import torch
 
     from .device import resolve_device
-    from .evaluate import SplitPredictions, chunk_probabilities, scoring_chunks
+    from .evaluate import scoring_chunks, split_predictions
     from .modeldir import load_model
     from .stages import EPOCHS_FOLDER
     from .train import fold_into_average
@@ -569,9 +569,7 @@ def epoch_rules(folder: str | Path, clips: Sequence[Clip], store: Any, *, device
         def songs_of(weights: dict[str, torch.Tensor]) -> FoldSongs:
             # a frozen encoder's head trained on cached embeddings checkpoints the head alone
             (model if set(weights) == set(model.state_dict()) else model.head).load_state_dict(weights)
-            predictions = SplitPredictions(chunk_probabilities(model, dataset, run_device), dataset.targets.numpy(),
-                                           dataset.clip_of_chunk(), [c.id for c in dataset.clips])
-            return held_out_songs(predictions)
+            return held_out_songs(split_predictions(model, dataset, run_device))
 
         states = [torch.load(path, map_location="cpu", weights_only=True) for path in kept]
         per_epoch = [songs_of(state) for state in states]
@@ -586,7 +584,7 @@ def epoch_rules(folder: str | Path, clips: Sequence[Clip], store: Any, *, device
         for name, index in picks.items():
             chosen.setdefault(name, []).append(per_epoch[index])
             epochs.setdefault(name, []).append(index + 1)
-        chosen.setdefault(LATE_MEAN, []).append(_mean_songs(per_epoch[len(per_epoch) // 2:]))
+        chosen.setdefault(LATE_MEAN, []).append(mean_songs(per_epoch[len(per_epoch) // 2:]))
         chosen.setdefault(LATE_AVERAGE, []).append(late_average)
     return {name: {**summarise(name, parts, [{"fold": f, **p.scores()} for f, p in zip(finished, parts)], recipe=None,
                                seed=record["seed"]), "epochs": epochs.get(name), "songs": parts, "fold_numbers": finished,
@@ -599,9 +597,8 @@ def rescored_songs(folder: str | Path, clips: Sequence[Clip], store: Any, *, hop
     chunks taken every ``hop_frames`` frames (None: the model's prediction hop, which reproduces
     ``fold<k>/songs.npz``; a smaller hop averages overlapping chunks). One FoldSongs per fold."""
     from .device import resolve_device
-    from .evaluate import SplitPredictions, chunk_probabilities, scoring_chunks
+    from .evaluate import scoring_chunks, split_predictions
     from .modeldir import load_model
-    from .store import ChunkDataset
 
     folder = Path(folder)
     record, stages = _network_cross_validation(folder, clips)
@@ -612,12 +609,9 @@ def rescored_songs(folder: str | Path, clips: Sequence[Clip], store: Any, *, hop
         if not (stage_folder / "weights.pt").is_file():
             raise TrainingError(f"{stage_folder} holds no trained model: finish the cross-validation first")
         model, info = load_model(stage_folder)
-        dataset = scoring_chunks(store, info, fold_clips(clips, record["folds"], fold, seed=record["seed"]), "test")
-        if hop_frames is not None:
-            dataset = ChunkDataset(store, dataset.clips, hop_frames=hop_frames, chunk_frames=dataset.chunk_frames)
-        predictions = SplitPredictions(chunk_probabilities(model, dataset, run_device), dataset.targets.numpy(),
-                                       dataset.clip_of_chunk(), [c.id for c in dataset.clips])
-        folds.append(held_out_songs(predictions))
+        dataset = scoring_chunks(store, info, fold_clips(clips, record["folds"], fold, seed=record["seed"]), "test",
+                                 hop_frames=hop_frames)
+        folds.append(held_out_songs(split_predictions(model, dataset, run_device)))
     return folds
 
 

@@ -72,12 +72,20 @@ class SplitPredictions:
                        [str(c) for c in data["clip_ids"]])
 
 
-def scoring_chunks(store: FeatureStore, info: dict[str, Any], clips: Sequence[Clip], split: str) -> ChunkDataset:
-    """The predictor's chunks (1-s hop) of one labelled split, for the model described by ``info``."""
+def scoring_chunks(store: FeatureStore, info: dict[str, Any], clips: Sequence[Clip], split: str, *,
+                   hop_frames: int | None = None) -> ChunkDataset:
+    """The predictor's chunks (1-s hop, or every ``hop_frames`` frames) of one labelled split, for
+    the model described by ``info``."""
     part = split_of(clips, split)
     require_quadrants(part)
     steps, _, hop = chunking(store.config, configs_of(info)[0])
-    return ChunkDataset(store, part, hop_frames=hop, chunk_frames=steps)
+    return ChunkDataset(store, part, hop_frames=hop_frames or hop, chunk_frames=steps)
+
+
+def split_predictions(model: nn.Module, dataset: ChunkDataset, device: torch.device) -> SplitPredictions:
+    """``model``'s probabilities for every chunk of ``dataset``, with the chunks' targets and songs."""
+    return SplitPredictions(chunk_probabilities(model, dataset, device), dataset.targets.numpy(),
+                            dataset.clip_of_chunk(), [c.id for c in dataset.clips])
 
 
 def predict_split(model_dir: str | Path, store: FeatureStore, clips: Sequence[Clip], *, split: str = "test",
@@ -92,10 +100,7 @@ def predict_split(model_dir: str | Path, store: FeatureStore, clips: Sequence[Cl
     model, info = load_model(model_dir)
     if info["kind"] not in TRANSFER_KINDS:
         raise ModelDirError(f"{model_dir} is a {info['kind']} model; evaluate a transfer model")
-    dataset = scoring_chunks(store, info, clips, split)
-    probabilities = chunk_probabilities(model, dataset, resolve_device(device))
-    return SplitPredictions(probabilities, dataset.targets.numpy(), dataset.clip_of_chunk(),
-                            [c.id for c in dataset.clips])
+    return split_predictions(model, scoring_chunks(store, info, clips, split), resolve_device(device))
 
 
 def score_splits(folder: Path, store: FeatureStore, clips: Sequence[Clip], *, device: str = "auto") -> dict:
