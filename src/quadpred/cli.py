@@ -155,7 +155,8 @@ def cmd_transfer(args: argparse.Namespace) -> None:
     clips, store = _clips_and_store(args)
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     results = transfer_stages(clips, store, args.output, encoder=args.encoder, stages=stages, run=run,
-                              device=args.device, progress=not args.quiet, force=args.force, trials=args.tune)
+                              device=args.device, progress=not args.quiet, force=args.force, trials=args.tune,
+                              teachers=args.teachers or ())
     for stage, result in results.items():
         _print_fit(stage, result)
         scores = json.loads((result.folder / "metrics.json").read_text())
@@ -177,7 +178,7 @@ def cmd_cv(args: argparse.Namespace) -> None:
     store = FeatureStore.open(args.features, kind="logmel") if reads_logmels else None
     summary = run_cv(clips, args.output, method=args.method, store=store, encoder=args.encoder, run=run,
                      k=args.folds, seed=args.seed, device=args.device, progress=not args.quiet,
-                     keep_epochs=args.keep_epochs)
+                     keep_epochs=args.keep_epochs, teachers=args.teachers or ())
     print((Path(args.output) / "cv.md").read_text())
     print(f"cv: {Path(args.output) / 'cv.json'} (pooled out-of-fold song F {summary['pooled']['song_f1']:.3f})")
 
@@ -506,6 +507,9 @@ def _add_transfer(sub: argparse._SubParsersAction, common: argparse.ArgumentPars
     p.add_argument("--encoder", help="model directory from `quadpred pretrain`")
     p.add_argument("--baseline", action="store_true", help="train from random initialisation (no encoder)")
     p.add_argument("--stages", default="feat-ext,full", help="stages in order (default feat-ext,full)")
+    p.add_argument("--teachers", nargs="+", metavar="MODEL_DIR",
+                   help="distillation: transfer model directories trained on the same training clips; every stage "
+                        "also learns their mean probabilities, weighted by train.distil (e.g. --set train.distil=0.5)")
     _add_recipe(p)
     p.set_defaults(func=cmd_transfer)
 
@@ -534,6 +538,10 @@ def _add_cv(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) ->
     p.add_argument("--keep-epochs", action="store_true",
                    help="networks: keep every epoch's weights (fold<k>/<stage>/epochs/), to score how the epoch is "
                         "chosen (scripts/epoch_rules.py); about 25 MB an epoch for the study's CNN")
+    p.add_argument("--teachers", nargs="+", metavar="CV_DIR",
+                   help="distillation: network cross-validations on the same folds; each fold's network also "
+                        "learns their fold models' mean probabilities, weighted by train.distil (e.g. "
+                        "--set train.distil=0.5)")
     _add_run_settings(p)
     _add_recipe(p)
     _add_device(p)

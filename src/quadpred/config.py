@@ -256,7 +256,10 @@ class TrainConfig:
     that is validated and kept (0: none). ``average_last``: the share of the epochs at the end
     whose end-of-epoch weights (and batch-norm statistics) are averaged into the kept model, as
     stochastic weight averaging does (0: none; 0.5: the last half); the epoch is then not chosen
-    (``select`` only reports) and training runs all ``epochs``.
+    (``select`` only reports) and training runs all ``epochs``. ``distil``: the weight of the
+    teachers' mean probabilities in each task's loss, (1 - distil) x cross-entropy with the labels
+    + distil x cross-entropy with the teachers (0: none; teachers.py, `transfer --teachers`,
+    `cv --teachers`).
     """
 
     epochs: int = 30
@@ -280,6 +283,7 @@ class TrainConfig:
     mixup: float = 0.0
     ema: float = 0.0
     average_last: float = 0.0
+    distil: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "loss_weights", tuple(float(w) for w in self.loss_weights))
@@ -310,6 +314,8 @@ class TrainConfig:
             raise ConfigError(f"average_last is a share of the epochs, in [0, 1]; got {self.average_last}")
         if self.average_last and self.ema:
             raise ConfigError("train.ema and train.average_last both average the weights: set one of them")
+        if not 0 <= self.distil <= 1:
+            raise ConfigError(f"distil is the teachers' share of the loss, in [0, 1]; got {self.distil}")
 
     def with_default_lr(self, default: float) -> TrainConfig:
         """This config with ``lr`` set: the user's, or ``default`` (the stage's STAGE_LEARNING_RATES

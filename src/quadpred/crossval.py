@@ -6,7 +6,7 @@ decides anything inside its fold, so the pooled out-of-fold scores estimate how 
 on songs by unseen artists, and the k fold models together are an ensemble for prediction.
 
     <out>/folds.json       {clip id: fold} with k and the seed (a re-run must find the same)
-    <out>/method.json      the method and its recipe (likewise)
+    <out>/method.json      the method, its recipe and teachers (likewise)
     <out>/fold<k>/         the fold's run: transfer stage folders (modeldir.py), or for a
                            hand-crafted method or a probe its songs' probabilities only
     <out>/fold<k>/songs.npz   held-out songs: ids, quadrant probabilities (songs, 4), targets
@@ -104,11 +104,13 @@ def fold_songs_path(out: str | Path, fold: int) -> Path:
     return Path(out) / f"fold{fold}" / "songs.npz"
 
 
-def _check_folds(out: Path, folds: dict[str, int], k: int, seed: int, method: str, recipe: Any) -> None:
-    """Record the folds, the method and its recipe in ``out``; a re-run must find the same, since
-    finished folds are reused as they are."""
+def _check_folds(out: Path, folds: dict[str, int], k: int, seed: int, method: str, recipe: Any,
+                 teachers: Sequence[str | Path] = ()) -> None:
+    """Record the folds, the method, its recipe and teachers in ``out``; a re-run must find the
+    same, since finished folds are reused as they are."""
+    described = {"method": method, "recipe": recipe, **({"teachers": [str(t) for t in teachers]} if teachers else {})}
     for name, record in (("folds.json", {"k": k, "seed": seed, "folds": folds}),
-                         ("method.json", json.loads(json.dumps({"method": method, "recipe": recipe})))):
+                         ("method.json", json.loads(json.dumps(described)))):
         path = out / name
         if not path.is_file():
             write_json(path, record)
@@ -128,9 +130,12 @@ def _comparable_record(record: dict[str, Any]) -> dict[str, Any]:
 
 def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = None,
            encoder: str | Path | None = None, run: RunConfig = RunConfig(), k: int = 5, seed: int = 0,
-           device: str = "auto", progress: bool = True, keep_epochs: bool = False) -> dict[str, Any]:
+           device: str = "auto", progress: bool = True, keep_epochs: bool = False,
+           teachers: Sequence[str | Path] = ()) -> dict[str, Any]:
     """Cross-validate ``method`` (CV_METHODS) on labelled music ``clips``; resumable (finished folds
     are kept). ``keep_epochs``: a network keeps every epoch's weights (for :func:`epoch_rules`).
+    ``teachers``: network cross-validation folders on the same folds; each fold's network also
+    learns their fold models' mean probabilities (distillation, train.distil).
     Returns the summary written to cv.json."""
     if method not in CV_METHODS:
         raise TrainingError(f"cross-validation method {method!r} unknown: use one of {', '.join(CV_METHODS)}")
@@ -142,6 +147,9 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
                             + (" (or 'random')" if method in PROBE_METHODS else ""))
     if method == "baseline" and encoder is not None:
         raise TrainingError("the baseline starts from random weights: give no encoder")
+    if teachers and method not in NETWORK_METHODS:
+        raise TrainingError(f"teachers teach networks; {method} is not one: give no --teachers")
+    from .teachers import fold_teachers  # here, as every torch import of this module: hand-crafted methods need none
     unlabelled = [c.id for c in clips if c.quadrant is None]
     if unlabelled:
         raise TrainingError(f"cross-validation needs a quadrant on every clip; {unlabelled[0]} has none")
@@ -155,7 +163,7 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
 
         module, key = probe_encoder(encoder, store, seed=seed)
         recipe = {"encoder": key}
-    _check_folds(out, folds, k, seed, method, recipe)
+    _check_folds(out, folds, k, seed, method, recipe, teachers)
     started = time.perf_counter()
     # clip features are computed once for every fold, timed apart from the folds' fits
     cache = None if method in NETWORK_METHODS else _clip_values_cache(out, method, recipe)
@@ -174,7 +182,8 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
         fold_started = time.perf_counter()
         if not songs_path.is_file():
             log.info("%s: fold %d of %d", out, fold + 1, k)
-            songs = _network_fold(part, store, folder, encoder, stages, run, device, progress, keep_epochs) \
+            taught = fold_teachers(teachers, fold, folds, k, seed) if teachers else ()
+            songs = _network_fold(part, store, folder, encoder, stages, run, device, progress, keep_epochs, taught) \
                 if values is None else _classifier_fold(part, values, method, seed)
             folder.mkdir(parents=True, exist_ok=True)
             songs.save(songs_path)
@@ -191,19 +200,20 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
     return summary
 
 
-def _stage_folder(folder: Path, stages: tuple[str, ...] | None) -> Path:
+def stage_folder(folder: Path, stages: tuple[str, ...] | None) -> Path:
+    """The model directory of a network fold ``folder``: its last transfer stage's folder."""
     return folder / (stages[-1] if stages else "baseline")
 
 
 def _network_fold(part: list[Clip], store: Any, folder: Path, encoder: str | Path | None,
                   stages: tuple[str, ...] | None, run: RunConfig, device: str, progress: bool,
-                  keep_epochs: bool) -> FoldSongs:
+                  keep_epochs: bool, teachers: Sequence[Path]) -> FoldSongs:
     from .evaluate import SplitPredictions
     from .stages import transfer_stages
 
     transfer_stages(part, store, folder, encoder=encoder, stages=stages or (), run=run, device=device,
-                    progress=progress, keep_epochs=keep_epochs)
-    return held_out_songs(SplitPredictions.load(_stage_folder(folder, stages) / "predictions_test.npz"))
+                    progress=progress, keep_epochs=keep_epochs, teachers=teachers)
+    return held_out_songs(SplitPredictions.load(stage_folder(folder, stages) / "predictions_test.npz"))
 
 
 def held_out_songs(predictions: Any, how: str = "mean") -> FoldSongs:
@@ -272,7 +282,7 @@ def _fold_extras(folder: Path, stages: tuple[str, ...] | None, method: str) -> d
     if timing.is_file():
         extras["seconds"] = json.loads(timing.read_text())["seconds"]
     if method in NETWORK_METHODS:
-        summary = _stage_folder(folder, stages) / "summary.json"
+        summary = stage_folder(folder, stages) / "summary.json"
         if summary.is_file():
             data = json.loads(summary.read_text())
             extras.update(best_epoch=data["best_epoch"], epochs_run=data["epochs_run"])
@@ -326,7 +336,7 @@ def reaggregate(folder: Path, how: str = "log-mean", *, seed: int = 0) -> dict[s
         raise TrainingError(f"aggregation {how!r} unknown: use {' or '.join(AGGREGATIONS)}")
     record = json.loads((folder / "folds.json").read_text())
     method = json.loads((folder / "cv.json").read_text())["method"]
-    stage = _stage_folder(folder / "fold0", NETWORK_METHODS[method]).name
+    stage = stage_folder(folder / "fold0", NETWORK_METHODS[method]).name
     folds, results = [], []
     for fold in range(record["k"]):
         folds.append(held_out_songs(SplitPredictions.load(folder / f"fold{fold}" / stage / "predictions_test.npz"), how))
@@ -557,13 +567,13 @@ def epoch_rules(folder: str | Path, clips: Sequence[Clip], store: Any, *, device
     epochs: dict[str, list[int]] = {}
     curves: list[dict[str, list[float]]] = []  # per fold: held-out and validation song F by epoch
     for fold in finished:
-        stage_folder = _stage_folder(folder / f"fold{fold}", stages)
-        kept = sorted((stage_folder / EPOCHS_FOLDER).glob("epoch*.pt"), key=lambda p: int(p.stem.removeprefix("epoch")))
-        history = json.loads((stage_folder / "history.json").read_text()) if (stage_folder / "history.json").is_file() else []
+        model_dir = stage_folder(folder / f"fold{fold}", stages)
+        kept = sorted((model_dir / EPOCHS_FOLDER).glob("epoch*.pt"), key=lambda p: int(p.stem.removeprefix("epoch")))
+        history = json.loads((model_dir / "history.json").read_text()) if (model_dir / "history.json").is_file() else []
         if not kept or len(kept) != len(history):
-            raise TrainingError(f"{stage_folder} has {len(kept)} kept epochs for {len(history)} trained: run the "
+            raise TrainingError(f"{model_dir} has {len(kept)} kept epochs for {len(history)} trained: run the "
                                 "cross-validation with --keep-epochs (into a new folder)")
-        model, info = load_model(stage_folder)
+        model, info = load_model(model_dir)
         dataset = scoring_chunks(store, info, fold_clips(clips, record["folds"], fold, seed=record["seed"]), "test")
 
         def songs_of(weights: dict[str, torch.Tensor]) -> FoldSongs:
@@ -605,10 +615,10 @@ def rescored_songs(folder: str | Path, clips: Sequence[Clip], store: Any, *, hop
     run_device = resolve_device(device)
     folds = []
     for fold in range(record["k"]):
-        stage_folder = _stage_folder(folder / f"fold{fold}", stages)
-        if not (stage_folder / "weights.pt").is_file():
-            raise TrainingError(f"{stage_folder} holds no trained model: finish the cross-validation first")
-        model, info = load_model(stage_folder)
+        model_dir = stage_folder(folder / f"fold{fold}", stages)
+        if not (model_dir / "weights.pt").is_file():
+            raise TrainingError(f"{model_dir} holds no trained model: finish the cross-validation first")
+        model, info = load_model(model_dir)
         dataset = scoring_chunks(store, info, fold_clips(clips, record["folds"], fold, seed=record["seed"]), "test",
                                  hop_frames=hop_frames)
         folds.append(held_out_songs(split_predictions(model, dataset, run_device)))

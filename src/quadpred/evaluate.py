@@ -36,11 +36,11 @@ def require_quadrants(clips: Sequence[Clip]) -> None:
 
 
 def chunk_probabilities(model: nn.Module, dataset: ChunkDataset, device: torch.device,
-                        batch_size: int = 256) -> dict[str, np.ndarray]:
+                        batch_size: int = 256, *, precision: str = "fp32") -> dict[str, np.ndarray]:
     """{task: (chunks, classes)} softmax probabilities of every chunk of ``dataset``."""
     model.eval().to(device, memory_format=torch.channels_last)
     inputs = (x for x, _, _ in Batches(dataset, batch_size).epoch(0))
-    probabilities = infer(model.probabilities, inputs, device)
+    probabilities = infer(model.probabilities, inputs, device, precision=precision)
     return probabilities or {task: np.zeros((0, len(names)), dtype=np.float32) for task, names in TASKS.items()}
 
 

@@ -55,21 +55,26 @@ class MultiTask:
     ``augment``: applied to the inputs of training batches only (augment.py), or None.
     ``label_smoothing``: of every cross-entropy, in training only (validation scores the plain
     loss). ``mixup``: alpha of the Beta(alpha, alpha) weight that mixes each training input with
-    another of the batch, the loss mixed with the same weight (0: none).
+    another of the batch, the loss mixed with the same weight (0: none). ``distil``: the share of
+    each task's training loss that is the cross-entropy with teachers' probabilities, which a
+    training batch then carries third: (n, classes of all tasks) in TASKS order (teachers.py).
     """
 
     def __init__(self, loss_weights: Sequence[float] = (1.0, 1.0, 1.0),
                  class_weights: Mapping[str, Tensor] | None = None,
                  augment: Callable[[Tensor], Tensor] | None = None, *,
-                 label_smoothing: float = 0.0, mixup: float = 0.0) -> None:
+                 label_smoothing: float = 0.0, mixup: float = 0.0, distil: float = 0.0) -> None:
         self.loss_weights = dict(zip(TASKS, loss_weights))
         self.class_weights = dict(class_weights or {})
         self.augment = augment
         self.label_smoothing = label_smoothing
         self.mixup = mixup
+        self.distil = distil
 
     def loss(self, model: nn.Module, batch: Sequence[Tensor], training: bool) -> tuple[Tensor, dict[str, float]]:
         inputs, targets = batch[0], batch[1]
+        taught = training and self.distil > 0
+        teacher = batch[2].to(inputs.device).float() if taught else None
         if training and self.augment is not None:
             inputs = self.augment(inputs)
         # mixing weight and partner rows come from the global generator, seeded per epoch by fit()
@@ -78,17 +83,25 @@ class MultiTask:
             share = float(torch.distributions.Beta(self.mixup, self.mixup).sample())
             partner = torch.randperm(len(inputs))
             inputs = share * inputs + (1.0 - share) * inputs[partner]
+            if taught:
+                teacher = share * teacher + (1.0 - share) * teacher[partner]
         logits = model(inputs)
         smoothing = self.label_smoothing if training else 0.0
         total = inputs.new_zeros(())
         extras = {}
-        for column, task in enumerate(TASKS):
+        first = 0
+        for column, (task, names) in enumerate(TASKS.items()):
             weight = self.class_weights.get(task)
             weight = None if weight is None else weight.to(inputs.device)
             task_loss = F.cross_entropy(logits[task], targets[:, column], weight=weight, label_smoothing=smoothing)
             if mixed:
                 task_loss = share * task_loss + (1.0 - share) * F.cross_entropy(
                     logits[task], targets[partner, column], weight=weight, label_smoothing=smoothing)
+            if taught:
+                # soft targets: cross_entropy takes class probabilities; the teachers' are not re-weighted
+                soft = F.cross_entropy(logits[task].float(), teacher[:, first:first + len(names)])
+                task_loss = (1.0 - self.distil) * task_loss + self.distil * soft
+            first += len(names)
             total = total + self.loss_weights[task] * task_loss
             extras[f"{task}_accuracy"] = (logits[task].argmax(dim=1) == targets[:, column]).float().mean().item()
         return total, extras

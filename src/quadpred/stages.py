@@ -38,6 +38,7 @@ from .modeldir import configs_of, describe_run, load_encoder_state, load_state, 
 from .objectives import MultiTask, inverse_frequency_weights
 from .selection import SongScorer
 from .store import ChunkDataset, FeatureStore
+from .teachers import WithTeacherTargets, teacher_probabilities
 from .train import CHECKPOINT_NAME, FitResult, fit
 
 log = logging.getLogger("quadpred")
@@ -137,12 +138,15 @@ def _embed(model: nn.Module, dataset: ChunkDataset, device: torch.device, precis
 
 def transfer(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, stage: str,
              init: str | Path | None = None, run: RunConfig = RunConfig(), device: str = "auto",
-             progress: bool = True, force: bool = False, on_epoch_end: EpochHook | None = None) -> FitResult:
+             progress: bool = True, force: bool = False, on_epoch_end: EpochHook | None = None,
+             teachers: Sequence[str | Path] = ()) -> FitResult:
     """One transfer stage on labelled music clips (train/valid splits; test is scored at the end).
 
     ``init``: for 'feat-ext' a pretrained model directory (its encoder is loaded and frozen);
     for 'full' the feat-ext directory (all weights) or a pretrained one (encoder only);
-    for 'baseline' nothing (random initialisation).
+    for 'baseline' nothing (random initialisation). ``teachers``: transfer model directories
+    trained on the same training clips, whose mean probabilities the model also learns, with
+    the weight train.distil (teachers.py).
     """
     if stage not in TRANSFER_STAGES:
         raise TrainingError(f"transfer stage {stage!r} unknown: use one of {', '.join(TRANSFER_STAGES)}")
@@ -150,6 +154,10 @@ def transfer(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, 
         raise TrainingError("the baseline starts from random weights: give no encoder")
     if stage != "baseline" and init is None:
         raise TrainingError(f"stage {stage} needs a pretrained model directory (--encoder)")
+    if bool(teachers) != (run.train.distil > 0):
+        raise TrainingError("teachers were given but train.distil is 0: add --set train.distil=0.5 (their share of "
+                            "the loss)" if teachers else
+                            f"train.distil is {run.train.distil:g} but no teachers were given: add --teachers")
     folder = Path(folder)
     _check_splits(clips, "transfer", store)
     require_quadrants(clips)
@@ -163,12 +171,14 @@ def transfer(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, 
     kind = transfer_model(features).kind
     info = describe_run(kind, stage, run, features, clips,
                      init={"folder": str(init), "kind": source["kind"], "stage": source["stage"],
-                           "languages": source.get("languages")} if source else None)
+                           "languages": source.get("languages")} if source else None,
+                     **({"teachers": [str(t) for t in teachers]} if teachers else {}))
     if open_run(folder, info, force):
         result = FitResult.from_folder(folder)
     else:
         result = _train_transfer(clips, store, folder, stage=stage, init=init, source=source, run=run,
-                                 device=run_device, progress=progress, on_epoch_end=on_epoch_end)
+                                 device=run_device, progress=progress, on_epoch_end=on_epoch_end,
+                                 teachers=teachers)
     rank, world = distributed_rank_world()
     if rank == 0 and not (folder / "metrics.json").is_file():
         score_splits(folder, store, clips, device=device)
@@ -179,7 +189,7 @@ def transfer(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, 
 
 def _train_transfer(clips: Sequence[Clip], store: FeatureStore, folder: Path, *, stage: str, init: Any,
                     source: dict | None, run: RunConfig, device: torch.device, progress: bool,
-                    on_epoch_end: EpochHook | None) -> FitResult:
+                    on_epoch_end: EpochHook | None, teachers: Sequence[str | Path]) -> FitResult:
     torch.manual_seed(run.train.seed)
     model = _emotion_model(run, store.config)
     continues = source is not None and source["kind"] in TRANSFER_KINDS and stage == "full"
@@ -197,13 +207,15 @@ def _train_transfer(clips: Sequence[Clip], store: FeatureStore, folder: Path, *,
     weights = inverse_frequency_weights(targets) if run.train.balance == "weights" else None
     augment = AUGMENTERS.get(run.train.augment)
     objective = MultiTask(run.train.loss_weights, weights, augment, label_smoothing=run.train.label_smoothing,
-                          mixup=run.train.mixup)
+                          mixup=run.train.mixup, distil=run.train.distil)
     balance_by = targets[:, 0] if run.train.balance == "sampler" else None
     config = run.train.with_default_lr(STAGE_LEARNING_RATES[stage])
     common = dict(folder=folder, config=config, device=device, progress=progress, on_epoch_end=on_epoch_end)
+    taught = _teacher_targets(teachers, train_set, store, folder, device, run.train.precision)
     if stage != "feat-ext":
         valid, scorer = _validation(valid_set, valid_set, run)
-        return fit(model, objective, _batches(train_set, run, balance_by, training=True), valid,
+        training = train_set if taught is None else WithTeacherTargets(train_set, taught)
+        return fit(model, objective, _batches(training, run, balance_by, training=True), valid,
                    song_scorer=scorer, **common)
     for parameter in model.encoder.parameters():
         parameter.requires_grad_(False)
@@ -214,16 +226,39 @@ def _train_transfer(clips: Sequence[Clip], store: FeatureStore, folder: Path, *,
     # augmented inputs differ every epoch, so their embeddings cannot be computed once
     if not run.train.cache_embeddings or embedding_bytes > EMBEDDING_CACHE_LIMIT or augment is not None:
         valid, scorer = _validation(valid_set, valid_set, run)
-        return fit(model, objective, _batches(train_set, run, balance_by, training=True), valid,
+        training = train_set if taught is None else WithTeacherTargets(train_set, taught)
+        return fit(model, objective, _batches(training, run, balance_by, training=True), valid,
                    frozen=[model.encoder], song_scorer=scorer, **common)
     # the frozen encoder in eval mode is a fixed function: run it once per chunk, train the head on its outputs
     model.to(device)
     precision = run.train.precision
-    train_rows = TensorRows(_embed(model, train_set, device, precision), train_set.targets)
+    train_rows = TensorRows(_embed(model, train_set, device, precision), train_set.targets,
+                            *([] if taught is None else [torch.from_numpy(taught)]))
     valid_rows = TensorRows(_embed(model, valid_set, device, precision), valid_set.targets) if len(valid_set) else None
     valid, scorer = _validation(valid_rows, valid_set, run)
     return fit(model.head, objective, _batches(train_rows, run, balance_by, training=True), valid,
                save=model, song_scorer=scorer, **common)
+
+
+TEACHERS_NAME = "teacher_probabilities.npy"
+
+
+def _teacher_targets(teachers: Sequence[str | Path], train_set: ChunkDataset, store: FeatureStore, folder: Path,
+                     device: torch.device, precision: str) -> np.ndarray | None:
+    """(chunks, classes of all tasks) the teachers' mean probabilities of the training chunks, or
+    None without teachers; kept in the run folder, so a resumed run does not compute them again."""
+    if not teachers:
+        return None
+    path = folder / TEACHERS_NAME
+    if path.is_file():
+        kept = np.load(path)
+        if len(kept) == len(train_set):
+            return kept
+    log.info("%s: the %d teachers' probabilities of %d training chunks", folder, len(teachers), len(train_set))
+    probabilities = teacher_probabilities(teachers, train_set, store, device, precision)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, probabilities)
+    return probabilities
 
 
 def _validation(rows: Any, chunks: ChunkDataset, run: RunConfig) -> tuple[Batches | None, SongScorer | None]:
@@ -267,11 +302,13 @@ def tuned(train: Callable[[RunConfig, Path], FitResult], run: RunConfig, folder:
 def transfer_stages(clips: Sequence[Clip], store: FeatureStore, out: str | Path, *, encoder: str | Path | None,
                     stages: Sequence[str] = ("feat-ext", "full"), run: RunConfig = RunConfig(),
                     device: str = "auto", progress: bool = True, force: bool = False,
-                    trials: int = 0, keep_epochs: bool = False) -> dict[str, FitResult]:
+                    trials: int = 0, keep_epochs: bool = False,
+                    teachers: Sequence[str | Path] = ()) -> dict[str, FitResult]:
     """The study's sequence: ``out/feat-ext`` from the pretrained encoder, then ``out/full`` from
     feat-ext; or ``out/baseline`` when ``encoder`` is None. ``trials`` > 0 tunes each stage.
     ``keep_epochs``: the last stage keeps every epoch's weights in ``epochs/epoch<n>.pt`` (to
-    study how the epoch is chosen, crossval.epoch_rules)."""
+    study how the epoch is chosen, crossval.epoch_rules). ``teachers``: every stage also learns
+    their mean probabilities (:func:`transfer`)."""
     out = Path(out)
     plan = [("baseline", None)] if encoder is None else []
     previous: Path | None = Path(encoder) if encoder is not None else None
@@ -283,7 +320,7 @@ def transfer_stages(clips: Sequence[Clip], store: FeatureStore, out: str | Path,
         def train(config: RunConfig, folder: Path, stage: str = stage, init: Path | None = init) -> FitResult:
             hook = keep_epoch_weights(folder) if keep_epochs and stage == plan[-1][0] else None
             return transfer(clips, store, folder, stage=stage, init=init, run=config, device=device,
-                            progress=progress, force=force, on_epoch_end=hook)
+                            progress=progress, force=force, on_epoch_end=hook, teachers=teachers)
         results[stage] = tuned(train, run, out / stage, trials=trials, stage=stage)
     return results
 
