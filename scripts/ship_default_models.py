@@ -169,12 +169,18 @@ def model_card(speech: str, cvs: list[Path], summaries: list[dict], counts: list
         what = f"fold model 0 of a {k}-fold cross-validation (one member, to keep the package small)"
     pooled = summary["pooled"]
     low, high = pooled["song_f1_interval"]
+    taught = [(cv, json.loads((cv / "method.json").read_text()).get("teachers")) for cv in cvs]
+    distilled = [f"`{cv.name}` was distilled: each fold's network learnt, beside the labels (train.distil "
+                 f"{s['recipe']['train']['distil']:g} of each loss on the teachers), the mean probabilities of the same "
+                 f"fold's models of {', '.join(f'`{Path(t).name}`' for t in teachers)}, trained on the same clips"
+                 for (cv, teachers), s in zip(taught, summaries) if teachers]
     lines = [f"# {speech}2eng: {what}\n",
              f"Members: {'; '.join(parts)} ({SPEECH[speech]} pretraining where a method pretrains; music: "
              f"4Q-Emotion, 646 clips). Each member was trained on {k - 1} of {k} artist-grouped folds ({kept_how(summaries)}) "
              "and never saw its held-out fold (member i holds out fold i mod k)"
              + ("; `quadpred predict` averages the members' probabilities, `--fast` uses member 0 alone.\n"
                 if shipped > 1 else ".\n"),
+             *[line + ".\n" for line in distilled],
              "## How good, on songs by artists it did not see\n",
              f"- song-level quadrant macro F, mean over folds: {summary['song_f1_mean']:.3f} "
              f"(sd {summary['song_f1_sd']:.3f}); log-loss {summary['song_loss_mean']:.3f}",

@@ -1,6 +1,7 @@
 """Distillation: a student network learns its teachers' probabilities (train.distil, --teachers)."""
 
 import json
+import runpy
 from pathlib import Path
 
 import numpy as np
@@ -126,6 +127,15 @@ def test_a_cross_validated_student_learns_each_fold_from_its_teachers_fold_model
         run_cv(music, tmp_path / "student", method="baseline", store=store, run=taught_run, k=2, progress=False,
                teachers=[teacher, teacher])
 
+    # shipped as a one-member default, its card says how it was taught
+    ship = runpy.run_path(str(Path(__file__).resolve().parents[1] / "scripts" / "ship_default_models.py"))
+    ship["ship_cv"].__globals__["PACKAGE"] = tmp_path / "pretrained"
+    target = ship["ship_cv"]([tmp_path / "student"], "eng", [tmp_path / "plain"], members=[1])
+    card = (target / "MODEL.md").read_text()
+    assert "`student` was distilled" in card and "train.distil 0.5" in card and "of `teacher`" in card
+    assert (target / "member0" / "weights.pt").is_file() and not (target / "member1").exists()
+    assert "| plain |" in card
+
 
 def test_teaching_refuses_what_would_leak_or_mean_nothing(tiny_study, tmp_path: Path):
     clips, store = tiny_study
@@ -148,6 +158,14 @@ def test_teaching_refuses_what_would_leak_or_mean_nothing(tiny_study, tmp_path: 
                teachers=[tmp_path])
     with pytest.raises(TrainingError, match="teachers teach networks"):
         run_cv(music, tmp_path / "svm", method="egemaps-svm", k=2, progress=False, teachers=[teacher])
+    speech_model = tmp_path / "scae"  # a pretrained encoder's directory is no teacher
+    speech_model.mkdir()
+    (speech_model / "config.json").write_text(json.dumps({"kind": "scae", "stage": "pretrain", "model": {},
+                                                          "features": {}}))
+    steps, hop, _ = chunking(store.config, run.model)
+    with pytest.raises(TrainingError, match="is a scae model"):
+        teacher_probabilities([speech_model], ChunkDataset(store, music[:2], chunk_frames=steps, hop_frames=hop), store,
+                              torch.device("cpu"))
     with pytest.raises(TrainingError, match="add --set train.distil"):
         transfer(music, store, tmp_path / "t1", stage="baseline", run=run, progress=False,
                  teachers=[teacher / "fold0" / "baseline"])

@@ -28,15 +28,16 @@ def teacher_probabilities(teachers: Sequence[str | Path], dataset: ChunkDataset,
     arousal 2, valence 2)."""
     from .evaluate import chunk_probabilities
     from .methods import TRANSFER_KINDS
-    from .modeldir import configs_of, load_model
+    from .modeldir import configs_of, load_model, read_config
     from .stages import check_same_features
 
     total = np.zeros((len(dataset), sum(len(names) for names in TASKS.values())), dtype=np.float64)
     for teacher in teachers:
-        model, info = load_model(teacher)
-        if info["kind"] not in TRANSFER_KINDS:
-            raise TrainingError(f"teacher {teacher} is a {info['kind']} model: a teacher is a transfer model "
+        kind = read_config(teacher)["kind"]
+        if kind not in TRANSFER_KINDS:
+            raise TrainingError(f"teacher {teacher} is a {kind} model: a teacher is a transfer model "
                                 "(a `transfer` or `cv` output)")
+        model, info = load_model(teacher)
         model_config, features = configs_of(info)
         check_same_features(teacher, features, store)
         if chunking(store.config, model_config)[0] != dataset.chunk_frames:
