@@ -127,6 +127,17 @@ def test_a_cross_validated_student_learns_each_fold_from_its_teachers_fold_model
         run_cv(music, tmp_path / "student", method="baseline", store=store, run=taught_run, k=2, progress=False,
                teachers=[teacher, teacher])
 
+    # a frozen encoder's head, trained on cached embeddings, is taught through the same rows
+    part = fold_clips(music, folds, 0)
+    teacher_dir = teacher / "fold0" / "baseline"
+    heads = {}
+    for name, settings, given in (("taught", taught_run, [teacher_dir]), ("plain", run, [])):
+        transfer(part, store, tmp_path / f"head-{name}", stage="feat-ext", init=teacher_dir,
+                 run=apply_overrides(settings, ["train.lr=0.01"]), progress=False, teachers=given)
+        heads[name] = np.load(tmp_path / f"head-{name}" / "predictions_test.npz")["p_quadrant"]
+    assert (tmp_path / "head-taught" / TEACHERS_NAME).is_file() and not (tmp_path / "head-plain" / TEACHERS_NAME).exists()
+    assert np.abs(heads["taught"] - heads["plain"]).max() > 1e-3
+
     # shipped as a one-member default, its card says how it was taught
     ship = runpy.run_path(str(Path(__file__).resolve().parents[1] / "scripts" / "ship_default_models.py"))
     ship["ship_cv"].__globals__["PACKAGE"] = tmp_path / "pretrained"
