@@ -53,7 +53,6 @@ def child(songs: Path, model: Path, audio: float) -> dict[str, float]:
     from quadpred.device import resolve_precision
 
     keep_freed_memory()
-    sys.path.insert(0, str(HERE))
     import predict as predict_bench
     import train as train_bench
 
@@ -82,14 +81,14 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    sys.path.insert(0, str(HERE))  # the sibling benchmarks, in the parent and in each child
     if args.child:
         print(json.dumps(child(Path(args.child[0]), Path(args.child[1]), float(args.child[2]))))
         return
 
-    from quadpred.device import describe_cpu
-
-    sys.path.insert(0, str(HERE))
     import predict as predict_bench
+
+    from quadpred.device import describe_cpu
 
     print(describe_cpu(), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
