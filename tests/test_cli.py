@@ -120,3 +120,28 @@ def test_the_cv_recipe_is_the_flags_cross_validation_used_and_set_applies_on_top
     assert full == apply_overrides(RunConfig(), [*documented, "train.seed=1"]) and not full.model.input_norm
     assert study == RunConfig()  # the default recipe is the study's, unchanged
     assert references == apply_overrides(RunConfig(), documented)
+
+
+def test_teachers_reach_cross_validation_and_transfer(monkeypatch, tmp_path: Path):
+    from quadpred import cli, crossval, manifest, stages
+
+    given = []
+
+    def stop(*args, teachers, run, **kwargs):  # what the command would be taught by; no training
+        given.append((list(map(str, teachers)), run.train.distil))
+        raise SystemExit(0)
+
+    monkeypatch.setattr(stages, "transfer_stages", stop)
+    monkeypatch.setattr(crossval, "run_cv", stop)
+    monkeypatch.setattr(cli, "_clips_and_store", lambda args: ([], None))
+    monkeypatch.setattr(manifest, "read_manifest", lambda path: [])
+    monkeypatch.setattr("quadpred.store.FeatureStore.open", lambda *args, **kwargs: None)
+    distil = ["--set", "train.distil=0.5"]
+    for argv in (["-q", "cv", "m.jsonl", "-o", str(tmp_path / "cv"), "--method", "baseline", "--features", "s",
+                  "--teachers", "cv/a", "cv/b", *distil],
+                 ["-q", "transfer", "m.jsonl", "--features", "s", "-o", str(tmp_path / "t"), "--baseline",
+                  "--teachers", "t/a", *distil],
+                 ["-q", "cv", "m.jsonl", "-o", str(tmp_path / "cv2"), "--method", "baseline", "--features", "s"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+    assert given == [(["cv/a", "cv/b"], 0.5), (["t/a"], 0.5), ([], 0.0)]
