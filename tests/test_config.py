@@ -65,7 +65,8 @@ def test_model_config_has_sections_and_reads_the_flat_keys_of_older_files():
         value = setting(model, new)
         assert (list(value) if isinstance(value, tuple) else value) == flat[old], old
     assert model.input_norm is True
-    assert set(to_dict(model)) == {"encoder", "head", "cpc", "dae", "input_norm"}
+    assert set(to_dict(model)) == {"encoder", "head", "cpc", "dae", "input_norm", "chunk_seconds"}
+    assert model.chunk_seconds is None  # a file from before the setting: the features' chunk, as it was trained
     # a file that names a setting twice (old flat key and its section) takes the flat key, as written
     assert from_dict(ModelConfig, {"dense_units": 64, "head": {"units": 8, "dropout": 0.5}}).head.units == 64
     # the shipped model directories were written with flat keys: they read as the sectioned config

@@ -75,6 +75,15 @@ class FeatureConfig:
         """Rows of a stored array (n_mels)."""
         return self.n_mels
 
+    def with_chunk_seconds(self, seconds: float | None) -> FeatureConfig:
+        """This config with network inputs of ``seconds`` (model.chunk_seconds; None: as it is):
+        half-overlapping in training, one prediction per chunk."""
+        if seconds is None:
+            return self
+        frames = round(seconds * self.sample_rate / self.hop_length)
+        return dataclasses.replace(self, chunk_frames=frames, train_hop_frames=max(1, frames // 2),
+                                   predict_hop_frames=frames)
+
 
 @dataclasses.dataclass(frozen=True)
 class SmileConfig:
@@ -206,6 +215,10 @@ class ModelConfig:
 
     ``input_norm``: the emotion model standardises each mel band with the mean and standard
     deviation of its training inputs (kept with the weights), as the study's scripts did not.
+    ``chunk_seconds``: the emotion model's input length on log-mels (None: the features' chunk,
+    31 frames, ~1 s, the study's); training chunks overlap by half and `predict` gives one
+    prediction per chunk. The encoder is convolutional, so an SCAE pretrained on 1-s speech
+    chunks transfers to longer music chunks; pretraining itself reads the features' chunk.
     """
 
     RENAMED_KEYS: typing.ClassVar[dict[str, str]] = RENAMED_MODEL_KEYS
@@ -215,8 +228,11 @@ class ModelConfig:
     cpc: CPCConfig = dataclasses.field(default_factory=CPCConfig)
     dae: DAEConfig = dataclasses.field(default_factory=DAEConfig)
     input_norm: bool = False
+    chunk_seconds: float | None = None
 
     def __post_init__(self) -> None:
+        if self.chunk_seconds is not None and not 0.1 <= self.chunk_seconds <= 60:
+            raise ConfigError(f"model.chunk_seconds is the network's input in seconds, 0.1 to 60; got {self.chunk_seconds}")
         for name, value in (("head.units", self.head.units), ("head.trunk_layers", self.head.trunk_layers),
                             ("head.task_layers", self.head.task_layers), ("cpc.code_dim", self.cpc.code_dim),
                             ("cpc.context_dim", self.cpc.context_dim), ("cpc.steps", self.cpc.steps),

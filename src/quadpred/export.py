@@ -15,9 +15,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .config import to_dict
 from .errors import ModelDirError, QuadpredError
 from .files import atomic_path, write_text_atomic
-from .modeldir import load_model
+from .modeldir import input_features, load_model
 
 
 class _Probabilities(nn.Module):
@@ -39,7 +40,7 @@ def export_onnx(model_dir: str | Path, path: str | Path, *, opset: int = 17) -> 
     model, info = load_model(model_dir)
     if info["kind"] != "emotion":
         raise ModelDirError(f"{model_dir} is a {info['kind']} model; export a transfer model (stage feat-ext/full)")
-    features = info["features"]
+    features = to_dict(input_features(info))  # the chunk the network reads (model.chunk_seconds)
     example = torch.zeros(2, 1, features["n_mels"], features["chunk_frames"])
     path = Path(path)
     with atomic_path(path) as tmp, warnings.catch_warnings():
@@ -59,7 +60,7 @@ def onnx_difference(model_dir: str | Path, path: str | Path, *, chunks: int = 8,
     except ImportError as exc:
         raise QuadpredError("checking the ONNX file needs onnxruntime: pip install 'quadpred[export]'") from exc
     model, info = load_model(model_dir)
-    features = info["features"]
+    features = to_dict(input_features(info))
     rng = np.random.default_rng(seed)
     x = (rng.standard_normal((chunks, 1, features["n_mels"], features["chunk_frames"])) * 3 - 5).astype(np.float32)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])

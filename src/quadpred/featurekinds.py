@@ -46,7 +46,8 @@ def _extract_smile(path: str | Path, config: SmileConfig, limits: ReadLimits) ->
 class FeatureKind:
     """One kind of stored features. ``extract(audio path, settings, limits)`` gives a clip's
     (rows, frames) array; ``input_settings(settings, model)`` the settings whose chunk and hops
-    are one network input (the DAE variants choose their sequence length in the model)."""
+    are one network input (the model chooses it: model.chunk_seconds on log-mels, the DAE
+    variants' sequence length on hand-crafted features)."""
 
     name: str
     settings: type
@@ -56,7 +57,8 @@ class FeatureKind:
 
 
 FEATURE_KINDS: dict[str, FeatureKind] = {k.name: k for k in (
-    FeatureKind("logmel", FeatureConfig, "log-mel features", _extract_logmel, lambda features, model: features),
+    FeatureKind("logmel", FeatureConfig, "log-mel features", _extract_logmel,
+                lambda features, model: features.with_chunk_seconds(model.chunk_seconds)),
     FeatureKind("smile", SmileConfig, "hand-crafted features", _extract_smile,
                 lambda features, model: features.with_sequence(model.dae.seconds)),
 )}

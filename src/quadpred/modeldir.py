@@ -159,6 +159,15 @@ def configs_of(info: dict[str, Any]) -> tuple[ModelConfig, Features]:
         raise ModelDirError(f"config.json: {exc}") from exc
 
 
+def input_features(info: dict[str, Any]) -> Features:
+    """The feature settings of a model directory as its network reads them: chunk and hops of
+    one input (featurekinds.chunking; e.g. model.chunk_seconds), the rest as stored."""
+    from .featurekinds import kind_of
+
+    model, features = configs_of(info)
+    return kind_of(features).input_settings(features, model)
+
+
 def load_model(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """The model of a directory in eval mode on the CPU, and its config.json."""
     from .methods import model_builders

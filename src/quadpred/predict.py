@@ -35,7 +35,7 @@ from .features import chunk, chunk_starts, compute_log_mel
 from .files import atomic_path, bar_off, hash_files, remove_stale_temporaries, write_text_atomic
 from .labels import QUADRANT_MEANINGS, QUADRANTS, TASKS
 from .layout import Setting
-from .modeldir import CONFIG_NAME, WEIGHTS_NAME, configs_of, load_model
+from .modeldir import CONFIG_NAME, WEIGHTS_NAME, input_features, load_model
 from .streaming import stream_log_mel
 
 log = logging.getLogger("quadpred")
@@ -144,7 +144,7 @@ class Predictor:
         self.info = info
         self.name = name
         self.device = torch.device(device)
-        _, self.features = configs_of(info)
+        self.features = input_features(info)
         frames_per_second = self.features.sample_rate / self.features.hop_length
         self.hop_frames = self.features.predict_hop_frames if hop_seconds is None else \
             max(1, round(hop_seconds * frames_per_second))
@@ -188,9 +188,9 @@ class Predictor:
         members, infos = zip(*(load_model(folder) for folder in folders))
         for folder, info in zip(folders, infos):
             _check_emotion_model(info, str(folder))
-            if configs_of(info)[1] != configs_of(infos[0])[1] or info.get("labels") != infos[0].get("labels"):
-                raise ModelDirError(f"{folder}: its feature settings or labels differ from those of {folders[0]}; an "
-                                    "ensemble needs models trained on the same features")
+            if input_features(info) != input_features(infos[0]) or info.get("labels") != infos[0].get("labels"):
+                raise ModelDirError(f"{folder}: its feature settings, input length or labels differ from those of "
+                                    f"{folders[0]}; an ensemble needs models trained on the same features and chunks")
         info = {**infos[0], "ensemble": [str(folder) for folder in folders]}
         return cls(MeanOfModels(members), info, name=ensemble_name(folders),
                    device=str(resolve_device(device)), hop_seconds=hop_seconds, precision=precision,

@@ -33,7 +33,13 @@ def build_scae(model: ModelConfig, features: FeatureConfig) -> SCAE:
     return SCAE(build_encoder(model), Decoder(model.encoder.channels, model.encoder.pools, dropout=model.encoder.dropout))
 
 
+def emotion_net_inputs(model: ModelConfig, features: FeatureConfig) -> FeatureConfig:
+    """The features as the emotion network reads them: its own chunk (model.chunk_seconds)."""
+    return features.with_chunk_seconds(model.chunk_seconds)
+
+
 def build_emotion_net(model: ModelConfig, features: FeatureConfig) -> EmotionNet:
+    features = emotion_net_inputs(model, features)
     head = MultiTaskHead(latent_features(model, features), units=model.head.units,
                          trunk_layers=model.head.trunk_layers, head_layers=model.head.task_layers,
                          dropout=model.head.dropout)
