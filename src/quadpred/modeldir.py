@@ -23,7 +23,7 @@ from . import __version__
 from .config import ModelConfig, RunConfig, TrainConfig, as_written, from_dict, to_dict
 from .device import distributed_rank_world
 from .errors import ConfigError, ModelDirError, TrainingError
-from .featurekinds import Features, features_from_dict
+from .featurekinds import Features, features_from_dict, kind_of
 from .files import atomic_path, write_text_atomic
 from .labels import TASKS
 from .manifest import Clip, summary
@@ -162,10 +162,18 @@ def configs_of(info: dict[str, Any]) -> tuple[ModelConfig, Features]:
 def input_features(info: dict[str, Any]) -> Features:
     """The feature settings of a model directory as its network reads them: chunk and hops of
     one input (featurekinds.chunking; e.g. model.chunk_seconds), the rest as stored."""
-    from .featurekinds import kind_of
-
     model, features = configs_of(info)
     return kind_of(features).input_settings(features, model)
+
+
+def check_same_features(model_dir: str | Path, source: Features, store: Any) -> None:
+    """TrainingError unless the model directory's features ``source`` are those of ``store`` (a
+    store.FeatureStore: same spectrogram settings and chunk), so that its encoder reads what it
+    was trained on."""
+    if type(source) is not type(store.config) or source.spectrogram_key() != store.config.spectrogram_key() or \
+            source.chunk_frames != store.config.chunk_frames:
+        raise TrainingError(f"{model_dir} was trained on other features than the store {store.folder}: "
+                            "extract the clips with the same feature settings")
 
 
 def load_model(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:

@@ -32,7 +32,7 @@ from .errors import TrainingError
 from .files import atomic_path, write_text_atomic
 from .labels import TASKS
 from .manifest import Clip
-from .modeldir import configs_of, load_encoder_state, read_config, write_json
+from .modeldir import check_same_features, configs_of, load_encoder_state, read_config, write_json
 from .models import build_encoder
 from .songpool import pool_by_song
 from .store import ChunkDataset, FeatureStore
@@ -52,7 +52,6 @@ def probe_encoder(encoder: str | Path, store: FeatureStore, *, seed: int = 0) ->
         torch.manual_seed(seed)
         return build_encoder(ModelConfig()).eval(), f"{RANDOM}-{seed}"
     from .predict import model_digest
-    from .stages import check_same_features
 
     model_config, source_features = configs_of(read_config(encoder))
     check_same_features(encoder, source_features, store)

@@ -34,7 +34,7 @@ from .featurekinds import FEATURE_KINDS, Features, chunking, kind_of
 from .files import atomic_path
 from .manifest import Clip, check_leakage, split_of
 from .methods import PRETRAININGS, TRANSFER_KINDS, transfer_model
-from .modeldir import configs_of, describe_run, load_encoder_state, load_state, open_run, read_config
+from .modeldir import check_same_features, configs_of, describe_run, load_encoder_state, load_state, open_run, read_config
 from .objectives import MultiTask, inverse_frequency_weights
 from .selection import SongScorer
 from .store import ChunkDataset, FeatureStore
@@ -92,15 +92,6 @@ def pretrain(clips: Sequence[Clip], store: FeatureStore, folder: str | Path, *, 
     config = run.train.with_default_lr(recipe.learning_rate)
     return fit(model, data.objective, train, valid, folder=folder, config=config, device=run_device,
                progress=progress, on_epoch_end=on_epoch_end)
-
-
-def check_same_features(model_dir: str | Path, source: Features, store: FeatureStore) -> None:
-    """TrainingError unless the model directory's features ``source`` are those of ``store``
-    (same spectrogram settings and chunk), so that its encoder reads what it was trained on."""
-    if type(source) is not type(store.config) or source.spectrogram_key() != store.config.spectrogram_key() or \
-            source.chunk_frames != store.config.chunk_frames:
-        raise TrainingError(f"{model_dir} was trained on other features than the store {store.folder}: "
-                            "extract the clips with the same feature settings")
 
 
 def _encoder_config(run: RunConfig, source: dict[str, Any]) -> RunConfig:

@@ -28,8 +28,7 @@ def teacher_probabilities(teachers: Sequence[str | Path], dataset: ChunkDataset,
     arousal 2, valence 2)."""
     from .evaluate import chunk_probabilities
     from .methods import TRANSFER_KINDS
-    from .modeldir import configs_of, load_model, read_config
-    from .stages import check_same_features
+    from .modeldir import check_same_features, configs_of, load_model, read_config
 
     total = np.zeros((len(dataset), sum(len(names) for names in TASKS.values())), dtype=np.float64)
     for teacher in teachers:
