@@ -149,7 +149,6 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
         raise TrainingError("the baseline starts from random weights: give no encoder")
     if teachers and method not in NETWORK_METHODS:
         raise TrainingError(f"teachers teach networks; {method} is not one: give no --teachers")
-    from .teachers import fold_teachers  # here, as every torch import of this module: hand-crafted methods need none
     unlabelled = [c.id for c in clips if c.quadrant is None]
     if unlabelled:
         raise TrainingError(f"cross-validation needs a quadrant on every clip; {unlabelled[0]} has none")
@@ -529,16 +528,50 @@ LATE_AVERAGE = "one model: the last half of the epochs' weights averaged (batch-
 ORACLE = "best epoch on the held-out songs (not a rule: the ceiling)"
 
 
-def _network_cross_validation(folder: Path, clips: Sequence[Clip]) -> tuple[dict[str, Any], tuple[str, ...] | None]:
-    """The fold record and the transfer stages of a network method's cross-validation in ``folder``,
-    checked to be of these clips (the kept fold models are scored again on them)."""
+def _network_records(folder: Path) -> tuple[dict[str, Any], tuple[str, ...] | None]:
+    """The fold record (folds.json) and the transfer stages of the network method cross-validated
+    in ``folder``; TrainingError for a folder that is no cross-validation, or one of a method that
+    keeps no fold models."""
+    if not (folder / "folds.json").is_file() or not (folder / "method.json").is_file():
+        raise TrainingError(f"{folder} is not a cross-validation folder (no folds.json, method.json): give the -o "
+                            "folder of a `quadpred cv` run")
     record = json.loads((folder / "folds.json").read_text())
     method = json.loads((folder / "method.json").read_text())["method"]
     if method not in NETWORK_METHODS:
         raise TrainingError(f"{folder} is not the cross-validation of a network ({method}): it kept no fold models")
+    return record, NETWORK_METHODS[method]
+
+
+def _network_cross_validation(folder: Path, clips: Sequence[Clip]) -> tuple[dict[str, Any], tuple[str, ...] | None]:
+    """:func:`_network_records`, checked to be of these clips (the kept fold models are scored
+    again on them)."""
+    record, stages = _network_records(folder)
     if assign_folds(clips, record["k"], seed=record["seed"]) != record["folds"]:
         raise TrainingError(f"the clips given are not the ones cross-validated in {folder}: give its manifest")
-    return record, NETWORK_METHODS[method]
+    return record, stages
+
+
+def _fold_model(folder: Path, fold: int, stages: tuple[str, ...] | None) -> Path:
+    """Fold ``fold``'s model directory of a network cross-validation, which must be trained."""
+    model_dir = stage_folder(folder / f"fold{fold}", stages)
+    if not (model_dir / "weights.pt").is_file():
+        raise TrainingError(f"{model_dir} holds no trained model: finish the cross-validation first")
+    return model_dir
+
+
+def fold_teachers(cross_validations: Sequence[str | Path], fold: int, folds: dict[str, int], k: int,
+                  seed: int) -> list[Path]:
+    """Fold ``fold``'s model directory in each network cross-validation folder, for the teachers of
+    the same fold of a cross-validation on ``folds`` (k, seed): refused when the folds differ, as
+    those models were trained on the student's held-out songs."""
+    found = []
+    for folder in map(Path, cross_validations):
+        record, stages = _network_records(folder)
+        if (record["k"], record["seed"], record["folds"]) != (k, seed, folds):
+            raise TrainingError(f"teacher {folder} has other folds than this cross-validation (clips, --folds "
+                                "or --seed differ): its fold models would have seen the held-out songs")
+        found.append(_fold_model(folder, fold, stages))
+    return found
 
 
 def epoch_rules(folder: str | Path, clips: Sequence[Clip], store: Any, *, device: str = "auto") -> dict[str, Any]:
@@ -615,10 +648,7 @@ def rescored_songs(folder: str | Path, clips: Sequence[Clip], store: Any, *, hop
     run_device = resolve_device(device)
     folds = []
     for fold in range(record["k"]):
-        model_dir = stage_folder(folder / f"fold{fold}", stages)
-        if not (model_dir / "weights.pt").is_file():
-            raise TrainingError(f"{model_dir} holds no trained model: finish the cross-validation first")
-        model, info = load_model(model_dir)
+        model, info = load_model(_fold_model(folder, fold, stages))
         dataset = scoring_chunks(store, info, fold_clips(clips, record["folds"], fold, seed=record["seed"]), "test",
                                  hop_frames=hop_frames)
         folds.append(held_out_songs(split_predictions(model, dataset, run_device)))

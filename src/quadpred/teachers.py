@@ -1,14 +1,13 @@
 """Distillation: the soft targets a student network learns from teacher models (train.distil).
 
 The teachers are transfer model directories trained on the student's training clips (in a
-cross-validation, each fold's models of other runs: :func:`fold_teachers`); their probabilities
+cross-validation, each fold's models of other runs: crossval.fold_teachers); their probabilities
 for every training chunk are computed once, averaged, and travel with the chunks in the
 training batches (objectives.MultiTask reads them third).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -62,30 +61,3 @@ class WithTeacherTargets:
     def gather(self, indices: np.ndarray) -> tuple[torch.Tensor, ...]:
         x, targets, _ = self.dataset.gather(indices)
         return x, targets, self.probabilities[torch.as_tensor(indices, dtype=torch.long)]
-
-
-def fold_teachers(cross_validations: Sequence[str | Path], fold: int, folds: dict[str, int], k: int,
-                  seed: int) -> list[Path]:
-    """The model directory of fold ``fold`` in each network cross-validation folder: trained on the
-    same clips as the student's fold, which the folds (the same assignment) guarantee."""
-    from .crossval import NETWORK_METHODS, stage_folder
-
-    found = []
-    for folder in map(Path, cross_validations):
-        record_path, method_path = folder / "folds.json", folder / "method.json"
-        if not record_path.is_file() or not method_path.is_file():
-            raise TrainingError(f"teacher {folder} is not a cross-validation folder (no folds.json, method.json): "
-                                "give the -o folder of a `quadpred cv` run")
-        record = json.loads(record_path.read_text())
-        method = json.loads(method_path.read_text())["method"]
-        if method not in NETWORK_METHODS:
-            raise TrainingError(f"teacher {folder} cross-validated {method}, which keeps no fold models: "
-                                "teach with a network's cross-validation")
-        if (record["k"], record["seed"], record["folds"]) != (k, seed, folds):
-            raise TrainingError(f"teacher {folder} has other folds than this cross-validation (clips, --folds "
-                                "or --seed differ): its fold models would have seen the held-out songs")
-        model_dir = stage_folder(folder / f"fold{fold}", NETWORK_METHODS[method])
-        if not (model_dir / "weights.pt").is_file():
-            raise TrainingError(f"teacher {model_dir} holds no trained model: finish that cross-validation first")
-        found.append(model_dir)
-    return found
