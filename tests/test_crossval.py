@@ -107,6 +107,34 @@ def test_cv_refuses_bad_requests(tiny_study, tmp_path: Path):
         run_cv([dataclasses.replace(music[0], labels={}), *music[1:]], tmp_path, method="egemaps-svm")
 
 
+def test_cv_refuses_songs_a_network_cannot_score_before_writing_anything(tiny_study, tmp_path: Path):
+    clips, store = tiny_study
+    music = clips["music_eng"]
+    longest = max(store.frames(c.id) for c in music) * store.config.hop_length / store.config.sample_rate
+    too_long = apply_overrides(RunConfig(), [*SMALL, f"model.chunk_seconds={longest + 1:.1f}"])
+    with pytest.raises(TrainingError, match=r"shorter than the network's .*-s input.*model.chunk_seconds"):
+        run_cv(music, tmp_path / "short", method="baseline", store=store, run=too_long, progress=False)
+    unfeatured = dataclasses.replace(music[0], id="never-featurised")
+    with pytest.raises(TrainingError, match="never-featurised.*quadpred features"):
+        run_cv([*music, unfeatured], tmp_path / "missing", method="baseline", store=store,
+               run=apply_overrides(RunConfig(), SMALL), progress=False)
+    assert not (tmp_path / "short").exists() and not (tmp_path / "missing").exists()
+
+
+def test_a_dataset_names_the_clips_too_short_for_one_chunk(tiny_study, caplog):
+    from quadpred.store import ChunkDataset
+
+    clips, store = tiny_study
+    music = clips["music_eng"][:4]
+    frames = sorted(store.frames(c.id) for c in music)
+    with caplog.at_level("WARNING", logger="quadpred"):
+        dataset = ChunkDataset(store, music, chunk_frames=frames[1] + 1)  # only the longer half gives chunks
+    short = [c.id for c in music if store.frames(c.id) <= frames[1]]
+    assert set(dataset.clip_of_chunk()) == {i for i, c in enumerate(music) if c.id not in short}
+    assert f"{len(short)} clip(s) shorter than one {frames[1] + 1}-frame chunk" in caplog.text
+    assert all(clip_id in caplog.text for clip_id in short)
+
+
 def test_handcrafted_reference_runs_on_the_same_folds(tiny_study, tmp_path: Path):
     pytest.importorskip("opensmile", reason="the hand-crafted reference needs the [dae] extra")
     clips, _ = tiny_study
@@ -171,6 +199,12 @@ def test_late_fusion_averages_song_probabilities_on_the_same_folds(tmp_path: Pat
     write_cv(tmp_path / "c", {f"s{i}": (i + 1) % 2 for i in range(40)}, b, targets)
     with pytest.raises(TrainingError, match="same folds"):
         fuse([tmp_path / "a", tmp_path / "c"])
+    # a song that gave one network no chunk is missing from its held-out songs: no silent zeros
+    write_cv(tmp_path / "d", folds, b, targets)
+    kept = FoldSongs.load(tmp_path / "d" / "fold1" / "songs.npz")
+    FoldSongs(kept.ids[1:], kept.probabilities[1:], kept.targets[1:]).save(tmp_path / "d" / "fold1" / "songs.npz")
+    with pytest.raises(TrainingError, match=f"fold 1 of .*hold out different songs .*e.g. {kept.ids[0]}"):
+        fuse([tmp_path / "a", tmp_path / "d"])
 
 
 def test_stacked_fusion_learns_from_other_folds_what_a_mean_cannot(tmp_path: Path):

@@ -152,6 +152,8 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
     unlabelled = [c.id for c in clips if c.quadrant is None]
     if unlabelled:
         raise TrainingError(f"cross-validation needs a quadrant on every clip; {unlabelled[0]} has none")
+    if method in NETWORK_METHODS:
+        require_whole_chunks(clips, store, run)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     folds = assign_folds(clips, k, seed=seed)
@@ -197,6 +199,25 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
     write_json(out / "cv.json", summary)
     write_text_atomic(out / "cv.md", markdown(summary))
     return summary
+
+
+def require_whole_chunks(clips: Sequence[Clip], store: Any, run: RunConfig) -> None:
+    """Refuse clips without features or too short for one network input: they would drop out of
+    the held-out songs, and the pooled score would silently cover fewer songs than the manifest."""
+    from .featurekinds import chunking
+
+    missing = [c.id for c in clips if c.id not in store]
+    if missing:
+        raise TrainingError(f"{len(missing)} clip(s) have no features, e.g. {missing[0]}: run `quadpred features` "
+                            "with this manifest, or remove clips whose audio cannot be read from it")
+    frames = chunking(store.config, run.model)[0]
+    short = [c.id for c in clips if store.frames(c.id) < frames]
+    if short:
+        seconds = frames * store.config.hop_length / store.config.sample_rate
+        raise TrainingError(f"{len(short)} clip(s) are shorter than the network's {seconds:.2f}-s input "
+                            f"({frames} frames), e.g. {short[0]} ({store.frames(short[0])} frames): they would give "
+                            "no chunk and drop out of the scores; remove them from the manifest or set a shorter "
+                            "model.chunk_seconds")
 
 
 def stage_folder(folder: Path, stages: tuple[str, ...] | None) -> Path:
@@ -352,6 +373,12 @@ def _aligned_folds(folders: Sequence[Path]) -> list[list[FoldSongs]]:
     aligned = []
     for fold in range(records[0]["k"]):
         parts = [FoldSongs.load(fold_songs_path(f, fold)) for f in folders]
+        for folder, part in zip(folders[1:], parts[1:]):
+            if set(part.ids) != set(parts[0].ids):
+                odd = sorted(set(part.ids) ^ set(parts[0].ids))
+                raise TrainingError(f"fold {fold} of {folder} and of {folders[0]} hold out different songs "
+                                    f"({len(odd)} differ, e.g. {odd[0]}): a song without a chunk drops out of "
+                                    "a network's scores; compare cross-validations that scored the same songs")
         order = {song: i for i, song in enumerate(parts[0].ids)}
         rows = []
         for part in parts:

@@ -326,7 +326,8 @@ class ChunkDataset(torch.utils.data.Dataset):
 
     x: (1, n_mels, chunk_frames) float32; y: (3,) int64 class indices of quadrant,
     arousal, valence (-1 for unlabelled speech); group: int index into ``groups``.
-    Clips missing from the store (unreadable audio) are left out with a warning.
+    Clips missing from the store (unreadable audio) or shorter than one chunk are left out with
+    a warning.
     """
 
     def __init__(self, store: FeatureStore, clips: Sequence[Clip], *, hop_frames: int | None = None,
@@ -342,13 +343,19 @@ class ChunkDataset(torch.utils.data.Dataset):
         self.groups = sorted({c.group for c in present})
         group_index = {g: i for i, g in enumerate(self.groups)}
         clip_rows, starts, targets, groups = [], [], [], []
+        short = []
         for row, clip in enumerate(present):
             clip_starts = chunk_starts(store.frames(clip.id), chunk_frames=self.chunk_frames, hop_frames=hop)
+            if len(clip_starts) == 0:
+                short.append(clip.id)
             labels = clip.targets() if clip.quadrant else {"quadrant": -1, "arousal": -1, "valence": -1}
             clip_rows.append(np.full(len(clip_starts), row))
             starts.append(clip_starts)
             targets.append(np.tile([labels["quadrant"], labels["arousal"], labels["valence"]], (len(clip_starts), 1)))
             groups.append(np.full(len(clip_starts), group_index[clip.group]))
+        if short:
+            log.warning("dataset: %d clip(s) shorter than one %d-frame chunk give no chunk and are left out: %s",
+                        len(short), self.chunk_frames, ", ".join(short[:5]) + (" ..." if len(short) > 5 else ""))
         self.clip_rows = np.concatenate(clip_rows) if clip_rows else np.zeros(0, np.int64)
         self.starts = np.concatenate(starts) if starts else np.zeros(0, np.int64)
         self.targets = torch.from_numpy(np.concatenate(targets).astype(np.int64)) if targets else torch.zeros(0, 3, dtype=torch.long)
