@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from quadpred.augment import spec_mask
+from quadpred.augment import band_shift, spec_mask
 from quadpred.config import RunConfig, TrainConfig, apply_overrides
 from quadpred.errors import ConfigError
 from quadpred.objectives import MultiTask
@@ -28,6 +28,25 @@ def test_spec_mask_replaces_one_band_and_one_span_by_the_mean():
     assert torch.equal(spec_mask(x, max_band_share=0.2, max_span_share=0.2), y)  # seeded
 
 
+def test_band_shift_moves_each_example_along_the_bands_by_at_most_its_limit():
+    x = torch.arange(8 * 2 * 20 * 5, dtype=torch.float32).reshape(8, 2, 20, 5)
+    torch.manual_seed(3)
+    y = band_shift(x, max_bands=3)
+    assert y.shape == x.shape
+    shifts = set()
+    for example, original in zip(y, x):
+        # every output band is one input band, the same for all channels and frames
+        source = [int((original[0] == row).all(dim=1).nonzero()[0]) for row in example[0]]
+        offsets = {band - s for band, s in enumerate(source) if 0 < s < 19}  # edges repeat, so they say nothing
+        assert len(offsets) == 1 and abs(next(iter(offsets))) <= 3
+        shifts |= offsets
+        assert torch.equal(example[1] - example[0], original[1] - original[0])  # channels moved together
+        assert all(source[i] <= source[i + 1] for i in range(19))  # order kept, edge bands repeated
+    assert len(shifts) > 1  # not one shift for the whole batch
+    torch.manual_seed(3)
+    assert torch.equal(band_shift(x, max_bands=3), y)  # seeded
+
+
 def test_multitask_augments_training_batches_only():
     seen = []
 
@@ -43,8 +62,9 @@ def test_multitask_augments_training_batches_only():
 
 
 def test_unknown_augmentation_is_named():
-    with pytest.raises(ConfigError, match="augment 'mixup' unknown"):
+    with pytest.raises(ConfigError, match="augment 'mixup' unknown: use 'none' or 'specaugment' or 'band-shift'"):
         TrainConfig(augment="mixup")
+    assert apply_overrides(RunConfig(), ["train.augment=band-shift"]).train.augment == "band-shift"
 
 
 def test_feat_ext_with_augmentation_runs_the_frozen_encoder(tiny_study, tiny_model, tmp_path):

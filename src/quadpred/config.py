@@ -260,7 +260,8 @@ class TrainConfig:
     elsewhere; device.resolve_precision), 'fp32', 'bf16' (about 2x faster on CPUs with
     AVX-512-BF16 or AMX, and on GPUs; emulated and ~10x slower on other CPUs) or 'fp16' (GPUs). ``augment``: 'specaugment' masks a
     random band of mel bands and a random span of frames of every training input of a transfer
-    stage (augment.py); 'none' (default) leaves them as they are.
+    stage, 'band-shift' moves each input up or down by up to 3 mel bands (a pitch shift of about
+    a semitone; augment.py); 'none' (default) leaves them as they are.
 
     The recipe of the cross-validated search (crossval.py), each off by default: ``schedule``
     'cosine' decays the rate to 0 over ``epochs`` after ``warmup_epochs`` of linear warm-up
@@ -339,7 +340,7 @@ class TrainConfig:
         return self if self.lr is not None else dataclasses.replace(self, lr=default)
 
 
-AUGMENTATIONS = ("none", "specaugment")
+AUGMENTATIONS = ("none", "specaugment", "band-shift")
 SCHEDULES = ("inverse-time", "cosine")
 SELECTIONS = ("loss", "song-loss", "song-f1")
 
