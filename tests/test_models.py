@@ -57,6 +57,30 @@ def test_transfer_model_shapes_at_every_stage():
         torch.testing.assert_close(model.probabilities(x)[task].sum(dim=1), torch.ones(3))
 
 
+def test_time_pooled_head_reads_each_channel_and_band_s_mean_and_max_over_frames():
+    import dataclasses
+
+    from quadpred.config import FeatureConfig, HeadConfig, ModelConfig
+    from quadpred.models import build_emotion_net, head_inputs
+
+    config = ModelConfig(head=HeadConfig(time_pool="mean-max"))
+    torch.manual_seed(0)
+    model = build_emotion_net(config, FeatureConfig()).eval()
+    x = torch.randn(3, 1, 128, 31)
+    latent = model.encoder(x)  # (3, 128, 2, 31)
+    embedding = model.embed(x)
+    assert embedding.shape == (3, head_inputs(config, FeatureConfig())) == (3, 2 * 128 * 2)
+    torch.testing.assert_close(embedding[:, :256], latent.mean(dim=-1).flatten(1))
+    torch.testing.assert_close(embedding[:, 256:], latent.amax(dim=-1).flatten(1))
+    assert model.head.trunk[0].in_features == 512  # 7,936 when flattened
+    flat = build_emotion_net(ModelConfig(), FeatureConfig())
+    assert sum(p.numel() for p in model.parameters()) < 0.45 * sum(p.numel() for p in flat.parameters())
+    # the head's input no longer depends on the chunk's length
+    longer = dataclasses.replace(config, chunk_seconds=3.0)
+    assert head_inputs(longer, FeatureConfig()) == 512
+    assert build_emotion_net(longer, FeatureConfig()).eval()(torch.randn(2, 1, 128, 94))["quadrant"].shape == (2, 4)
+
+
 def test_cpc_shapes_and_objectives():
     from quadpred.config import CPCConfig, EncoderConfig, FeatureConfig, ModelConfig
     from quadpred.models import binary_loss, build_cpc, infonce_loss
@@ -96,3 +120,7 @@ def test_bad_model_settings_are_rejected_by_name():
         build_emotion_net(ModelConfig(), FeatureConfig(n_mels=100))
     with pytest.raises(ConfigError, match="model.cpc.objective"):
         CPCConfig(objective="triplet")
+    from quadpred.config import HeadConfig
+
+    with pytest.raises(ConfigError, match="model.head.time_pool 'attention' unknown: use 'none' or 'mean-max'"):
+        HeadConfig(time_pool="attention")

@@ -27,7 +27,7 @@ from .config import ModelConfig, RunConfig
 from .errors import TrainingError
 from .featurekinds import DEFAULT_KIND, Features, chunking, kind_of
 from .manifest import Clip
-from .models import build_cpc, build_dae, build_dae_emotion_net, build_emotion_net, build_scae, emotion_net_inputs, latent_features
+from .models import build_cpc, build_dae, build_dae_emotion_net, build_emotion_net, build_scae, head_inputs
 from .objectives import Contrastive, Denoising, SequenceDenoising
 from .store import ChunkDataset, FeatureStore, SegmentDataset
 
@@ -104,8 +104,7 @@ class TransferModel:
 
 # feature kind (featurekinds.FEATURE_KINDS) -> the transfer network that reads it
 TRANSFER_MODELS: dict[str, TransferModel] = {
-    "logmel": TransferModel("emotion", build_emotion_net,
-                            lambda model, features: latent_features(model, emotion_net_inputs(model, features))),
+    "logmel": TransferModel("emotion", build_emotion_net, head_inputs),
     "smile": TransferModel("dae-emotion", build_dae_emotion_net,
                            lambda model, features: chunking(features, model)[0] * model.dae.hidden),
 }

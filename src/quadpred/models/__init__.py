@@ -8,6 +8,7 @@ from .build import (
                     build_encoder,
                     build_scae,
                     emotion_net_inputs,
+                    head_inputs,
                     latent_features,
                     latent_shape,
 )
@@ -19,5 +20,5 @@ from .scae import SCAE, Decoder, Encoder
 __all__ = [
     "CPC", "CPC_OBJECTIVES", "DAE", "DAEEmotionNet", "SCAE", "Decoder", "EmotionNet", "Encoder", "MultiTaskHead",
     "binary_loss", "build_cpc", "build_dae", "build_dae_emotion_net", "build_emotion_net", "build_encoder",
-    "build_scae", "emotion_net_inputs", "infonce_loss", "latent_features", "latent_shape",
+    "build_scae", "emotion_net_inputs", "head_inputs", "infonce_loss", "latent_features", "latent_shape",
 ]

@@ -6,7 +6,7 @@ from ..config import FeatureConfig, ModelConfig, SmileConfig
 from ..errors import ConfigError
 from .cpc import CPC
 from .dae import DAE, DAEEmotionNet, SequenceEncoder, SequenceHead
-from .heads import BandNorm, EmotionNet, MultiTaskHead
+from .heads import BandNorm, EmotionNet, MeanMaxOverTime, MultiTaskHead
 from .scae import SCAE, Decoder, Encoder
 
 
@@ -24,6 +24,12 @@ def latent_features(model: ModelConfig, features: FeatureConfig) -> int:
     return channels * mels * frames
 
 
+def head_inputs(model: ModelConfig, features: FeatureConfig) -> int:
+    """Values per chunk that the emotion network's head reads (model.head.time_pool)."""
+    channels, mels, frames = latent_shape(model, emotion_net_inputs(model, features))
+    return channels * mels * (2 if model.head.time_pool == "mean-max" else frames)
+
+
 def build_encoder(model: ModelConfig) -> Encoder:
     return Encoder(model.encoder.channels, model.encoder.pools, dropout=model.encoder.dropout)
 
@@ -39,11 +45,11 @@ def emotion_net_inputs(model: ModelConfig, features: FeatureConfig) -> FeatureCo
 
 
 def build_emotion_net(model: ModelConfig, features: FeatureConfig) -> EmotionNet:
-    features = emotion_net_inputs(model, features)
-    head = MultiTaskHead(latent_features(model, features), units=model.head.units,
+    head = MultiTaskHead(head_inputs(model, features), units=model.head.units,
                          trunk_layers=model.head.trunk_layers, head_layers=model.head.task_layers,
                          dropout=model.head.dropout)
-    return EmotionNet(build_encoder(model), head, BandNorm(features.n_mels) if model.input_norm else None)
+    return EmotionNet(build_encoder(model), head, BandNorm(features.n_mels) if model.input_norm else None,
+                      MeanMaxOverTime() if model.head.time_pool == "mean-max" else None)
 
 
 def build_cpc(model: ModelConfig, features: FeatureConfig) -> CPC:

@@ -57,23 +57,37 @@ class BandNorm(nn.Module):
         return (x - self.mean) * self.scale
 
 
+class MeanMaxOverTime(nn.Module):
+    """(batch, channels, bands, frames) -> (batch, 2 * channels * bands): each channel and band's
+    mean over the frames, then their maxima (``model.head.time_pool='mean-max'``)."""
+
+    def forward(self, latent: Tensor) -> Tensor:
+        return torch.cat([latent.mean(dim=-1).flatten(1), latent.amax(dim=-1).flatten(1)], dim=1)
+
+
 class EmotionNet(nn.Module):
     """Encoder + multi-task head: (batch, 1, n_mels, frames) -> {task: (batch, n_classes)} logits.
 
     ``norm``: a :class:`BandNorm` in front of the encoder (``model.input_norm``), or None.
+    ``time_pool``: a :class:`MeanMaxOverTime` between encoder and head, or None (the encoder's
+    output flattened, the study's).
     """
 
-    def __init__(self, encoder: nn.Module, head: MultiTaskHead, norm: BandNorm | None = None) -> None:
+    def __init__(self, encoder: nn.Module, head: MultiTaskHead, norm: BandNorm | None = None,
+                 time_pool: nn.Module | None = None) -> None:
         super().__init__()
         self.norm = norm
         self.encoder = encoder
+        self.time_pool = time_pool
         self.head = head
 
     def embed(self, x: Tensor) -> Tensor:
-        """Flattened encoder output: (batch, 1, n_mels, frames) -> (batch, latent features)."""
+        """The head's input: (batch, 1, n_mels, frames) -> (batch, head inputs), the encoder's
+        output flattened or pooled over time."""
         if self.norm is not None:
             x = self.norm(x)
-        return self.encoder(x).flatten(1)
+        latent = self.encoder(x)
+        return latent.flatten(1) if self.time_pool is None else self.time_pool(latent)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         return self.head(self.embed(x))
