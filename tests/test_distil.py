@@ -182,3 +182,35 @@ def test_teaching_refuses_what_would_leak_or_mean_nothing(tiny_study, tmp_path: 
                  teachers=[teacher / "fold0" / "baseline"])
     with pytest.raises(TrainingError, match="add --teachers"):
         transfer(music, store, tmp_path / "t2", stage="baseline", run=taught_run, progress=False)
+
+
+def test_the_full_stage_reuses_the_teachers_probabilities_of_its_feat_ext_stage(tiny_study, tmp_path: Path,
+                                                                                monkeypatch):
+    clips, store = tiny_study
+    part = fold_clips(clips["music_eng"], assign_folds(clips["music_eng"], 2), 0)
+    run = apply_overrides(RunConfig(), [*SMALL, "train.epochs=1"])
+    teachers = []
+    for seed in (0, 1):
+        teachers.append(tmp_path / f"teacher{seed}")
+        transfer(part, store, teachers[-1], stage="baseline", run=apply_overrides(run, [f"train.seed={seed}"]),
+                 progress=False)
+    import quadpred.stages as stages
+
+    computed = []
+
+    def counted(given, *args, **kwargs):
+        computed.append(list(given))
+        return teacher_probabilities(given, *args, **kwargs)
+
+    monkeypatch.setattr(stages, "teacher_probabilities", counted)
+    taught = apply_overrides(run, ["train.distil=0.5"])
+    stages.transfer_stages(part, store, tmp_path / "student", encoder=teachers[0], run=taught, progress=False,
+                           teachers=teachers)
+    assert computed == [teachers]  # once, for feat-ext; full read them back
+    first, second = (np.load(tmp_path / "student" / stage / TEACHERS_NAME) for stage in ("feat-ext", "full"))
+    np.testing.assert_array_equal(first, second)
+    # a full stage taught by other teachers than its feat-ext stage computes its own
+    transfer(part, store, tmp_path / "student" / "full-other", stage="full", init=tmp_path / "student" / "feat-ext",
+             run=taught, progress=False, teachers=teachers[:1])
+    assert computed == [teachers, teachers[:1]]
+    assert np.abs(np.load(tmp_path / "student" / "full-other" / TEACHERS_NAME) - first).max() > 1e-4
