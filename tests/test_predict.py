@@ -146,6 +146,14 @@ def test_an_ensemble_of_model_directories_averages_their_probabilities(tiny_mode
     written = json.loads((tmp_path / "out" / "a.wav.json").read_text())
     # model names are relative to the working folder, wherever the checkout lies
     assert written["model"].startswith("mean of ") and os.path.relpath(other) in written["model"]
+    # a folder of member<k>/ model directories, as shipped ensembles are laid out, is the same ensemble
+    ensemble_folder = tmp_path / "ensemble"
+    for index, folder in enumerate((tiny_model, other)):
+        shutil.copytree(folder, ensemble_folder / f"member{index}")
+    assert main(["-q", "predict", str(path), "--model", str(ensemble_folder), "-o", str(tmp_path / "out-folder")]) == 0
+    from_folder = json.loads((tmp_path / "out-folder" / "a.wav.json").read_text())
+    np.testing.assert_allclose(np.asarray(from_folder["probabilities"]["quadrant"]),
+                               ensemble.probabilities["quadrant"], atol=1e-4)
     config = json.loads((other / "config.json").read_text())
     config["features"]["fmin"] = 50.0
     (other / "config.json").write_text(json.dumps(config))

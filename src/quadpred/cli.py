@@ -636,7 +636,8 @@ def _add_predict(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     p.add_argument("inputs", nargs="+", help="audio files and/or folders")
     p.add_argument("-o", "--output", required=True, help="folder for the outputs")
     p.add_argument("--model", action="append", metavar="DIR",
-                   help="a transfer model directory (from `quadpred transfer`, `experiment` or `cv`) or a "
+                   help="a transfer model directory (from `quadpred transfer`, `experiment` or `cv`), a folder "
+                        "of member<k>/ model directories (an ensemble, laid out as shipped ones) or a "
                         "shipped model's name (`quadpred models`); repeated "
                         "(--model A --model B ...): their ensemble, the mean of their probabilities (e.g. the 4 "
                         "repeats of one method)")

@@ -283,11 +283,14 @@ def shipped_models() -> list[dict[str, Any]]:
 
 
 def resolve_model(name: str | Path) -> list[Path]:
-    """The model directories a ``--model`` value names: a model directory, or a shipped model's
-    name (``eng2eng``), which may be an ensemble."""
+    """The model directories a ``--model`` value names: a model directory, a folder of an
+    ensemble's ``member<k>/`` model directories (as shipped models are laid out), or a shipped
+    model's name (``eng2eng``), which may be an ensemble."""
     path = Path(name)
-    if (path / CONFIG_NAME).is_file() or path.exists():
-        return [path]
+    if path.is_dir() and not (path / CONFIG_NAME).is_file() and (members := shipped_members(path)):
+        return members
+    if path.exists():
+        return [path]  # a model directory, or load_model says what it lacks
     members = shipped_members(SHIPPED_MODELS / str(name))
     if not members:
         shipped = ", ".join(m["name"] for m in shipped_models())
