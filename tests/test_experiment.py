@@ -234,3 +234,18 @@ def test_a_failed_pretraining_skips_its_transfers_when_cells_run_side_by_side(ti
     assert result.failed == ["pretrain/cpc-eng/r0"] and "model.cpc.segments" in result.status["pretrain/cpc-eng/r0"]["reason"]
     assert result.status["transfer/eng2eng/cpc/r0"]["state"] == "skipped"
     assert result.status["transfer/eng2eng/scae/r0"]["state"] == "done"
+
+
+def test_a_partial_grid_says_how_many_repeats_each_cell_holds():
+    from quadpred.labels import TASKS
+    from quadpred.reportviews import results_table
+
+    def cell(method: str, repeats: int) -> dict:
+        scores = {"precision": {"mean": 0.5}, "recall": {"mean": 0.5}, "f1": {"mean": 0.5, "sd": 0.01, "ci95": [0.4, 0.6]}}
+        return {"method": method, "setting": "eng2eng", "music": "eng", "repeats": repeats,
+                "song": {task: scores for task in TASKS}}
+
+    uneven = results_table({"cells": [cell("scae-full", 2), cell("cpc-feat-ext", 1)]}, "song").markdown()
+    assert "0.40-0.60; 2 repeats)" in uneven and "0.40-0.60; 1 repeat)" in uneven
+    even = results_table({"cells": [cell("scae-full", 2), cell("cpc-feat-ext", 2)]}, "song").markdown()
+    assert "repeat" not in even and "(sd 0.01; 0.40-0.60)" in even

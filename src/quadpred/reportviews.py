@@ -24,7 +24,8 @@ from .metrics import LEVELS, MEASURES
 from .plots import confusion_grid, learning_curves, scores_with_intervals
 
 CAPTION = ("Macro precision / recall / F-score on the test split, mean over repeats; in brackets the "
-           "F-score's sd over repeats and its 95 % song-bootstrap interval.")
+           "F-score's sd over repeats and its 95 % song-bootstrap interval (and the cell's number of repeats "
+           "where cells hold different numbers, as in a grid still running).")
 NO_TESTS = "No paired test: the grid has no intra- and cross-linguistic pair with test predictions."
 NO_ENSEMBLE = "No ensemble: every cell has fewer than two repeats with test predictions."
 
@@ -94,10 +95,13 @@ def _prf(values: dict) -> str:
 
 def results_table(summary: dict, level: str, *, paper: bool = False) -> Table:
     """Table II layout: rows method x task, columns settings, cells P/R/F (mean over repeats)
-    with the F-score's sd and 95 % interval beneath; the paper's value beside when asked.
+    with the F-score's sd and 95 % interval beneath, and each cell's number of repeats where
+    cells hold different numbers; the paper's value beside when asked.
     The baseline (no speech) appears under every setting of its music language."""
     settings = _settings_order(summary)
     methods = [m for m in METHODS if any(c["method"] == m for c in summary["cells"])]
+    # a grid still running (or with failed runs) holds cells of unequal repeats: each cell says its own
+    uneven = len({c["repeats"] for c in summary["cells"]}) > 1
     head = ["model", "task"] + [x for s in settings for x in ([s, f"{s} (paper)"] if paper else [s])]
     rows = []
     for method in methods:
@@ -110,7 +114,9 @@ def results_table(summary: dict, level: str, *, paper: bool = False) -> Table:
                 else:
                     values = cell[level][task]
                     ci = values["f1"].get("ci95")
-                    extra = f" (sd {values['f1']['sd']:.2f}" + (f"; {ci[0]:.2f}-{ci[1]:.2f}" if ci else "") + ")"
+                    counted = f"; {cell['repeats']} repeat{'s' if cell['repeats'] > 1 else ''}" if uneven else ""
+                    extra = (f" (sd {values['f1']['sd']:.2f}" + (f"; {ci[0]:.2f}-{ci[1]:.2f}" if ci else "") + counted
+                             + ")")
                     row.append(_prf(values) + extra)
                 if paper:
                     reference = PAPER_TABLE_II.get((method, task), {}).get(setting)
