@@ -287,7 +287,7 @@ def resolve_model(name: str | Path) -> list[Path]:
     ensemble's ``member<k>/`` model directories (as shipped models are laid out), or a shipped
     model's name (``eng2eng``), which may be an ensemble."""
     path = Path(name)
-    if path.is_dir() and not (path / CONFIG_NAME).is_file() and (members := shipped_members(path)):
+    if path.is_dir() and (members := shipped_members(path)):
         return members
     if path.exists():
         return [path]  # a model directory, or load_model says what it lacks

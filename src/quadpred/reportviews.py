@@ -114,10 +114,9 @@ def results_table(summary: dict, level: str, *, paper: bool = False) -> Table:
                 else:
                     values = cell[level][task]
                     ci = values["f1"].get("ci95")
-                    counted = f"; {cell['repeats']} repeat{'s' if cell['repeats'] > 1 else ''}" if uneven else ""
-                    extra = (f" (sd {values['f1']['sd']:.2f}" + (f"; {ci[0]:.2f}-{ci[1]:.2f}" if ci else "") + counted
-                             + ")")
-                    row.append(_prf(values) + extra)
+                    notes = [f"sd {values['f1']['sd']:.2f}", *([f"{ci[0]:.2f}-{ci[1]:.2f}"] if ci else []),
+                             *([f"{cell['repeats']} repeat{'s' if cell['repeats'] > 1 else ''}"] if uneven else [])]
+                    row.append(f"{_prf(values)} ({'; '.join(notes)})")
                 if paper:
                     reference = PAPER_TABLE_II.get((method, task), {}).get(setting)
                     row.append("/".join(f"{v:.2f}".lstrip("0") for v in reference) if reference else "")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -203,8 +202,7 @@ def _train_transfer(clips: Sequence[Clip], store: FeatureStore, folder: Path, *,
     balance_by = targets[:, 0] if run.train.balance == "sampler" else None
     config = run.train.with_default_lr(STAGE_LEARNING_RATES[stage])
     common = dict(folder=folder, config=config, device=device, progress=progress, on_epoch_end=on_epoch_end)
-    taught = _teacher_targets(teachers, train_set, store, folder, device, run.train.precision,
-                              previous_stage=Path(init) if init is not None and Path(init).parent == folder.parent else None)
+    taught = _teacher_targets(teachers, train_set, store, folder, device, run.train.precision, previous_stage=init)
     if stage != "feat-ext":
         valid, scorer = _validation(valid_set, valid_set, run)
         training = train_set if taught is None else WithTeacherTargets(train_set, taught)
@@ -237,32 +235,43 @@ TEACHERS_NAME = "teacher_probabilities.npy"
 
 
 def _teacher_targets(teachers: Sequence[str | Path], train_set: ChunkDataset, store: FeatureStore, folder: Path,
-                     device: torch.device, precision: str, previous_stage: Path | None = None) -> np.ndarray | None:
+                     device: torch.device, precision: str, previous_stage: str | Path | None = None) -> np.ndarray | None:
     """(chunks, classes of all tasks) the teachers' mean probabilities of the training chunks, or
     None without teachers; kept in the run folder, so a resumed run does not compute them again.
-    ``previous_stage``: the stage before this one in the same output folder (feat-ext before full),
-    whose kept probabilities are reused when it had the same teachers and training data."""
+    ``previous_stage``: the stage this one starts from; when it is the stage before in the same
+    output folder (feat-ext before full) and was taught by the same teachers on the same data,
+    its kept probabilities are reused."""
     if not teachers:
         return None
     path = folder / TEACHERS_NAME
-    for kept_in in (folder, previous_stage):
-        if kept_in is None or not (kept_in / TEACHERS_NAME).is_file():
-            continue
-        if kept_in != folder:
-            before, now = read_config(kept_in), read_config(folder)
-            if (before.get("teachers"), before["data"]) != (now.get("teachers"), now["data"]):
-                continue
-        kept = np.load(kept_in / TEACHERS_NAME)
-        if len(kept) == len(train_set):
-            if kept_in != folder:
-                with atomic_path(path) as tmp:
-                    shutil.copyfile(kept_in / TEACHERS_NAME, tmp)
-            return kept
-    log.info("%s: the %d teachers' probabilities of %d training chunks", folder, len(teachers), len(train_set))
-    probabilities = teacher_probabilities(teachers, train_set, store, device, precision)
+    probabilities = _kept_rows(path, len(train_set))
+    if probabilities is not None:
+        return probabilities
+    if previous_stage is not None and _taught_alike(Path(previous_stage), folder):
+        probabilities = _kept_rows(Path(previous_stage) / TEACHERS_NAME, len(train_set))
+    if probabilities is None:
+        log.info("%s: the %d teachers' probabilities of %d training chunks", folder, len(teachers), len(train_set))
+        probabilities = teacher_probabilities(teachers, train_set, store, device, precision)
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.save(handle, probabilities)
     return probabilities
+
+
+def _kept_rows(path: Path, rows: int) -> np.ndarray | None:
+    """The array kept at ``path`` if it exists and has ``rows`` rows, else None."""
+    if not path.is_file():
+        return None
+    kept = np.load(path)
+    return kept if len(kept) == rows else None
+
+
+def _taught_alike(previous_stage: Path, folder: Path) -> bool:
+    """Whether ``previous_stage`` is a sibling stage of ``folder`` that kept teachers' probabilities
+    and had the same teachers and data."""
+    if previous_stage.parent != folder.parent or not (previous_stage / TEACHERS_NAME).is_file():
+        return False
+    before, now = read_config(previous_stage), read_config(folder)
+    return (before.get("teachers"), before["data"]) == (now.get("teachers"), now["data"])
 
 
 def _validation(rows: Any, chunks: ChunkDataset, run: RunConfig) -> tuple[Batches | None, SongScorer | None]:
