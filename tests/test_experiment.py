@@ -141,9 +141,22 @@ def test_whole_grid_runs_reports_and_resumes(finished_grid):
     pairs = {(t["intra"], t["cross"]) for t in results["paired_tests"]}
     assert ("eng2eng", "man2eng") in pairs and ("man2man", "eng2man") in pairs and ("eng2eng", "mix2eng") in pairs
     assert all(0 <= t["p_holm"] <= 1 for t in results["paired_tests"])
+    # transfer against the baseline of the same music, a family of its own: every transfer cell once per level and task
+    versus = results["transfer_tests"]
+    transfer_cells = {key for key in cells if key[0] != "baseline"}
+    assert {(t["method"], t["setting"]) for t in versus} == transfer_cells
+    assert len(versus) == len(transfer_cells) * 2 * 3
+    song_f1 = {(c["method"], c["setting"]): c["song"]["quadrant"]["f1"]["mean"] for c in results["summary"]["cells"]}
+    for t in versus:
+        assert t["p_value"] <= t["p_holm"] <= 1 and t["ci95"][0] <= t["ci95"][1]
+        if t["level"] == "song" and t["task"] == "quadrant":
+            music = t["setting"].split("2")[1]
+            assert t["f1_baseline"] == pytest.approx(song_f1[("baseline", f"baseline-{music}")], abs=1e-6)
+            assert t["f1_transfer"] == pytest.approx(song_f1[(t["method"], t["setting"])], abs=1e-6)
     assert all(0 <= c["ensemble"]["song"]["quadrant"]["f1"] <= 1 for c in results["summary"]["cells"])
     markdown = files["markdown"].read_text()
     assert "## Ensemble of the repeats" in markdown
+    assert "## Transfer vs the baseline" in markdown and "| method | setting | level | task | F transfer |" in markdown
     assert "| model | task | eng2eng | eng2eng (paper) |" in markdown and ".61/.58/.58" in markdown
     # a second run trains nothing: every weights file stays as it was
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("weights.pt")}

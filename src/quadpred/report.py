@@ -1,7 +1,8 @@
 """The statistics of a grid's results: per cell the mean and sd over repeats of every score, its
-song-bootstrap interval and mean confusion, the repeats' ensemble, and the paired test of intra-
-vs cross-linguistic transfer (Holm-adjusted); `write_report` writes them as JSON and, through
-`reportviews`, as Table II (Markdown, CSV), figures and one static HTML page.
+song-bootstrap interval and mean confusion, the repeats' ensemble, and two families of paired
+tests, each Holm-adjusted: intra- vs cross-linguistic transfer, and transfer vs the baseline;
+`write_report` writes them as JSON and, through `reportviews`, as Table II (Markdown, CSV),
+figures and one static HTML page.
 
 Reads only the run folders (metrics.json, predictions_test.npz, history.json), so a report is
 rebuilt without training, and from committed metrics alone when the predictions are absent.
@@ -138,46 +139,86 @@ def ensemble_report(predictions: list) -> dict | None:
     return SplitPredictions(mean, first.targets, first.chunk_clip, first.clip_ids).report()
 
 
+def _by_cell(runs: list[Run]) -> dict[tuple[str, str], list[Run]]:
+    cells: dict[tuple[str, str], list[Run]] = defaultdict(list)
+    for run in runs:
+        cells[(run.method, run.setting)].append(run)
+    return cells
+
+
+def _paired_comparisons(first: list[Run], second: list[Run], rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Per level and task: macro F of ``first`` and of ``second`` (each the mean over its repeats)
+    and the paired song bootstrap of their difference on the same test songs; [] where either lacks
+    test predictions or the two were scored on different songs."""
+    a = [r.predictions for r in first]
+    b = [r.predictions for r in second]
+    if any(p is None for p in a + b) or a[0].clip_ids != b[0].clip_ids:
+        return []
+    songs = len(a[0].clip_ids)
+    draws = rng.integers(0, songs, (BOOTSTRAP_SAMPLES, songs))
+
+    def f1(group: list[Run], task: str, level: str) -> tuple[float, np.ndarray]:
+        per_song = np.stack([r.song_confusions(task, level) for r in group])  # (repeats, songs, k, k)
+        return (float(macro_f1_from_confusion(per_song.sum(axis=1)).mean()),
+                macro_f1_from_confusion(per_song[:, draws].sum(axis=2)).mean(axis=0))
+
+    comparisons = []
+    for level in LEVELS:
+        for task in TASKS:
+            f1_a, boot_a = f1(first, task, level)
+            f1_b, boot_b = f1(second, task, level)
+            difference = boot_a - boot_b
+            comparisons.append({"level": level, "task": task, "f1_a": f1_a, "f1_b": f1_b, "difference": f1_a - f1_b,
+                                "ci95": list(interval(difference)), "p_value": paired_p_value(difference),
+                                "repeats": [len(a), len(b)], "songs": songs})
+    return comparisons
+
+
+def _holm_family(tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``tests`` with their Holm-adjusted p-values, the family being the list itself."""
+    for test, p in zip(tests, holm([t["p_value"] for t in tests]) if tests else []):
+        test["p_holm"] = p
+        test["significant"] = p < 0.05
+    return tests
+
+
 def paired_tests(runs: list[Run], *, seed: int = 0) -> list[dict[str, Any]]:
     """Intra- vs cross-linguistic, per method, level and task: for music language M, M2M against
     every S2M (S another speech language or the mix), on the same test songs; paired song
     bootstrap of the difference of macro F-scores (mean over repeats); Holm-adjusted p-values."""
-    by_cell: dict[tuple[str, str], list[Run]] = defaultdict(list)
-    for run in runs:
-        by_cell[(run.method, run.setting)].append(run)
+    cells = _by_cell(runs)
     tests = []
     rng = np.random.default_rng(seed)
-    for (method, setting), intra_runs in sorted(by_cell.items()):
+    for (method, setting), intra_runs in sorted(cells.items()):
         cell = Setting.parse(setting)
         if method == "baseline" or not cell.intra:
             continue
-        for (other_method, other), cross_runs in sorted(by_cell.items()):
+        for (other_method, other), cross_runs in sorted(cells.items()):
             if other_method != method or other == setting or Setting.parse(other).music != cell.music:
                 continue
-            a = [r.predictions for r in intra_runs]
-            b = [r.predictions for r in cross_runs]
-            if any(p is None for p in a + b) or a[0].clip_ids != b[0].clip_ids:
-                continue
-            songs = len(a[0].clip_ids)
-            draws = rng.integers(0, songs, (BOOTSTRAP_SAMPLES, songs))
-            for level in LEVELS:
-                for task in TASKS:
-                    def f1(group: list[Run]) -> tuple[float, np.ndarray]:
-                        per_song = np.stack([r.song_confusions(task, level) for r in group])
-                        return (float(macro_f1_from_confusion(per_song.sum(axis=1)).mean()),
-                                macro_f1_from_confusion(per_song[:, draws].sum(axis=2)).mean(axis=0))
-                    f1_a, boot_a = f1(intra_runs)
-                    f1_b, boot_b = f1(cross_runs)
-                    difference = boot_a - boot_b
-                    tests.append({"method": method, "level": level, "task": task, "intra": setting, "cross": other,
-                                  "f1_intra": f1_a, "f1_cross": f1_b, "difference": f1_a - f1_b,
-                                  "ci95": list(interval(difference)), "p_value": paired_p_value(difference),
-                                  "repeats": [len(a), len(b)], "songs": songs})
-    adjusted = holm([t["p_value"] for t in tests]) if tests else []
-    for test, p in zip(tests, adjusted):
-        test["p_holm"] = p
-        test["significant"] = p < 0.05
-    return tests
+            for c in _paired_comparisons(intra_runs, cross_runs, rng):
+                tests.append({"method": method, "intra": setting, "cross": other, "level": c["level"], "task": c["task"],
+                              "f1_intra": c.pop("f1_a"), "f1_cross": c.pop("f1_b"), **c})
+    return _holm_family(tests)
+
+
+def transfer_tests(runs: list[Run], *, seed: int = 0) -> list[dict[str, Any]]:
+    """Transfer against the baseline, per method, setting S2M, level and task: the transferred model
+    against the same network from random weights on music M (the cell baseline-M), on the same test
+    songs; paired song bootstrap as in `paired_tests`; Holm-adjusted within this family of tests."""
+    cells = _by_cell(runs)
+    tests = []
+    rng = np.random.default_rng(seed)
+    for (method, setting), transfer_runs in sorted(cells.items()):
+        if method == "baseline":
+            continue
+        baseline_runs = cells.get(("baseline", str(Setting(None, Setting.parse(setting).music))))
+        if not baseline_runs:
+            continue
+        for c in _paired_comparisons(transfer_runs, baseline_runs, rng):
+            tests.append({"method": method, "setting": setting, "level": c["level"], "task": c["task"],
+                          "f1_transfer": c.pop("f1_a"), "f1_baseline": c.pop("f1_b"), **c})
+    return _holm_family(tests)
 
 
 def write_report(out: str | Path, *, paper: bool = False, seed: int = 0) -> dict[str, Path]:
@@ -194,16 +235,18 @@ def write_report(out: str | Path, *, paper: bool = False, seed: int = 0) -> dict
         raise QuadpredError(f"{out}: no finished run yet; run `quadpred experiment` first")
     summary = summarise(runs, seed=seed)
     tests = paired_tests(runs, seed=seed)
+    versus_baseline = transfer_tests(runs, seed=seed)
     status = json.loads((out / "status.json").read_text()) if (out / "status.json").is_file() else {}
     failed = {name: s["reason"] for name, s in status.items() if s["state"] != "done"}
     folder = out / "report"
     files = {"json": folder / "results.json", "csv": folder / "results.csv", "markdown": folder / "results.md"}
-    write_json(files["json"], {"summary": summary, "paired_tests": tests, "missing": missing, "failed": failed})
+    write_json(files["json"], {"summary": summary, "paired_tests": tests,
+                                     "transfer_tests": versus_baseline, "missing": missing, "failed": failed})
     write_text_atomic(files["csv"], table_csv(summary))
     histories = {f"{run.method} {run.setting}": run.folder for run in runs if run.repeat == 0}
     pictures = figures(summary, read_histories(histories), folder)
     files.update(pictures)
-    parts = sections(summary, tests, paper=paper, missing=missing, failed=failed)
+    parts = sections(summary, tests, versus_baseline, paper=paper, missing=missing, failed=failed)
     write_text_atomic(files["markdown"], markdown_document(config.name, parts, pictures))
     files["html"] = folder / "report.html"
     write_text_atomic(files["html"], html_document(config.name, parts, pictures))

@@ -1,7 +1,8 @@
 """How a grid's results are shown: tables built as data (head and rows of text), each rendered to
 Markdown and to HTML from the same rows; the CSV of every score; the figures; the two documents.
 
-Reads the statistics that `report` computes (its summary and paired tests) and computes nothing.
+Reads the statistics that `report` computes (its summary and two families of paired tests) and
+computes nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ CAPTION = ("Macro precision / recall / F-score on the test split, mean over repe
            "F-score's sd over repeats and its 95 % song-bootstrap interval (and the cell's number of repeats "
            "where cells hold different numbers, as in a grid still running).")
 NO_TESTS = "No paired test: the grid has no intra- and cross-linguistic pair with test predictions."
+NO_TRANSFER_TESTS = "No paired test: the grid has no baseline cell beside a transfer cell with test predictions."
 NO_ENSEMBLE = "No ensemble: every cell has fewer than two repeats with test predictions."
 
 # Table II of Gómez-Cañón et al. 2020 (macro P, R, F over 4 runs); chunk level on their split.
@@ -135,6 +137,17 @@ def tests_table(tests: list[dict]) -> Table | None:
     return Table(head, rows)
 
 
+def transfer_table(tests: list[dict]) -> Table | None:
+    """The paired tests of each transfer cell against the baseline on the same music, or None without any."""
+    if not tests:
+        return None
+    head = ["method", "setting", "level", "task", "F transfer", "F baseline", "difference (95 % CI)", "p", "p (Holm)"]
+    rows = [[t["method"], t["setting"], t["level"], t["task"], f"{t['f1_transfer']:.3f}", f"{t['f1_baseline']:.3f}",
+             f"{t['difference']:+.3f} ({t['ci95'][0]:+.3f} to {t['ci95'][1]:+.3f})", f"{t['p_value']:.3f}",
+             f"{t['p_holm']:.3f}{' *' if t['significant'] else ''}"] for t in tests]
+    return Table(head, rows)
+
+
 def ensemble_table(summary: dict) -> Table | None:
     """Quadrant F of each cell's repeat ensemble beside the mean of its repeats, or None without any."""
     cells = [c for c in summary["cells"] if "ensemble" in c]
@@ -201,11 +214,14 @@ class Section:
     items: tuple[str, ...] = ()
 
 
-def sections(summary: dict, tests: list[dict], *, paper: bool, missing: list[str],
+def sections(summary: dict, tests: list[dict], versus_baseline: list[dict], *, paper: bool, missing: list[str],
              failed: dict[str, str]) -> list[Section]:
-    """The report's sections, in order, as data."""
+    """The report's sections, in order, as data (``tests``: intra vs cross; ``versus_baseline``:
+    transfer vs the baseline; each family Holm-adjusted on its own)."""
     parts = [Section(f"{level.capitalize()} level", results_table(summary, level, paper=paper)) for level in LEVELS]
     parts.append(Section("Intra- vs cross-linguistic transfer (paired song bootstrap)", tests_table(tests), NO_TESTS))
+    parts.append(Section("Transfer vs the baseline (paired song bootstrap, Holm within this family)",
+                         transfer_table(versus_baseline), NO_TRANSFER_TESTS))
     parts.append(Section("Ensemble of the repeats (quadrant, mean probabilities of the repeats' models)",
                          ensemble_table(summary), NO_ENSEMBLE))
     if missing or failed:
