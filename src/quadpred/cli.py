@@ -610,7 +610,10 @@ def _add_report(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     """`quadpred report`."""
     p = sub.add_parser("report", parents=[common], help="rebuild the tables, figures and HTML report of an experiment folder",
                        description="Read the run folders of `quadpred experiment` (metrics.json, test predictions, "
-                                   "histories) and write report/results.{md,csv,json}, figures and report.html.")
+                                   "histories) and write report/results.{md,csv,json}, figures and report.html: Table II per level, "
+                                   "the paired song-bootstrap tests of intra- vs cross-linguistic transfer and of "
+                                   "each transfer cell against the baseline (each family Holm-adjusted), the "
+                                   "repeats' ensembles.")
     p.add_argument("runs", help="the experiment's output folder")
     p.add_argument("--paper", action="store_true", help="put the paper's published numbers beside ours")
     p.set_defaults(func=cmd_report)
