@@ -13,7 +13,7 @@ from quadpred.errors import ConfigError
 from quadpred.experiment import ExperimentConfig, PresetInputs, demo_preset, plan, preset_experiment, run_grid
 from quadpred.manifest import write_manifest
 from quadpred.report import write_report
-from quadpred.reportviews import Table
+from quadpred.reportviews import NO_TRANSFER_TESTS, Table
 
 TINY = {"model": {"encoder": {"channels": [4, 8, 8]}, "head": {"units": 16},
                   "cpc": {"code_dim": 8, "context_dim": 8, "segments": 2, "steps": 1}},
@@ -189,7 +189,10 @@ def test_a_failed_cell_is_reported_and_the_rest_go_on(tiny_study, tmp_path: Path
     assert status["transfer/eng2eng/cpc/r0"]["state"] == "skipped"
     assert status["transfer/eng2eng/scae/r0"]["state"] == "done"
     report = write_report(out)
-    assert "Not finished" in report["markdown"].read_text()
+    markdown = report["markdown"].read_text()
+    assert "Not finished" in markdown
+    assert NO_TRANSFER_TESTS in markdown  # no baseline in this grid: the section says why it has no table
+    assert json.loads(report["json"].read_text())["transfer_tests"] == []
 
 
 def test_one_family_gets_its_own_transfer_settings_and_bad_ones_are_refused_before_training(tiny_study, tmp_path: Path):
