@@ -154,8 +154,12 @@ def test_whole_grid_runs_reports_and_resumes(finished_grid):
             assert t["f1_baseline"] == pytest.approx(song_f1[("baseline", f"baseline-{music}")], abs=1e-6)
             assert t["f1_transfer"] == pytest.approx(song_f1[(t["method"], t["setting"])], abs=1e-6)
     assert all(0 <= c["ensemble"]["song"]["quadrant"]["f1"] <= 1 for c in results["summary"]["cells"])
+    for cell in results["summary"]["cells"]:  # how each repeat kept its weights, read back from its own files
+        for facts in cell["training"]:
+            assert 1 <= facts["best_epoch"] <= facts["epochs_run"] and 0 <= facts["valid_song_f1_kept"] <= 1
     markdown = files["markdown"].read_text()
     assert "## Ensemble of the repeats" in markdown
+    assert "## Training: the weights each cell kept" in markdown
     assert "## Transfer vs the baseline" in markdown and "| method | setting | level | task | F transfer |" in markdown
     assert "| model | task | eng2eng | eng2eng (paper) |" in markdown and ".61/.58/.58" in markdown
     # a second run trains nothing: every weights file stays as it was
@@ -265,3 +269,34 @@ def test_a_partial_grid_says_how_many_repeats_each_cell_holds():
     assert "0.40-0.60; 2 repeats)" in uneven and "0.40-0.60; 1 repeat)" in uneven
     even = results_table({"cells": [cell("scae-full", 2), cell("cpc-feat-ext", 2)]}, "song").markdown()
     assert "repeat" not in even and "(sd 0.01; 0.40-0.60)" in even
+
+
+def test_the_training_table_shows_averaged_weights_beside_the_epoch_validation_preferred(tmp_path: Path):
+    from quadpred.report import Run
+    from quadpred.reportviews import training_table
+
+    def run_folder(name: str, train: dict, best_epoch: int, song_losses: list[float]) -> Run:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "summary.json").write_text(json.dumps({"epochs_run": len(song_losses), "best_epoch": best_epoch,
+                                                         "select": "song-loss", "train": train}))
+        (folder / "history.json").write_text(json.dumps([
+            {"epoch": e + 1, "valid_loss": 2.0, "valid_song_loss": loss, "valid_song_f1": 0.8 - loss / 10}
+            for e, loss in enumerate(song_losses)]))
+        (folder / "metrics.json").write_text(json.dumps({"test": {}, "valid": {"song": {"quadrant": {"f1": 0.55}}}}))
+        return Run("scae-full", "eng2eng", "eng", 0, folder)
+
+    # 8 epochs, the last half averaged: validation liked epoch 3 best, the kept weights are epochs 5-8
+    averaged = run_folder("averaged", {"epochs": 8, "average_last": 0.5}, 8, [0.9, 0.85, 0.7, 0.8, 0.9, 1.0, 1.0, 1.1])
+    facts = averaged.training()
+    assert facts["averaged_epochs"] == [5, 8] and facts["kept_epoch"] is None and facts["best_epoch"] == 3
+    assert facts["valid_song_f1_best_epoch"] == pytest.approx(0.73) and facts["valid_song_f1_kept"] == 0.55
+    # early stopping keeps its best epoch, and the table says so per repeat
+    stopped = run_folder("stopped", {"epochs": 8, "average_last": 0.0}, 2, [0.9, 0.6, 0.7])
+    assert stopped.training()["kept_epoch"] == 2 and stopped.training()["averaged_epochs"] is None
+    table = training_table({"cells": [{"method": "scae-full", "setting": "eng2eng", "training": [facts]},
+                                      {"method": "baseline", "setting": "baseline-eng",
+                                       "training": [stopped.training(), stopped.training()]}]}).markdown()
+    assert "| scae-full | eng2eng | song-loss | mean of epochs 5-8 | 3 | 0.730 | 0.550 |" in table
+    assert "| baseline | baseline-eng | song-loss | epochs 2, 2 | 2, 2 | 0.740 | 0.550 |" in table
+    assert training_table({"cells": [{"method": "baseline", "setting": "baseline-eng"}]}) is None

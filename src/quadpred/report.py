@@ -28,6 +28,8 @@ from .layout import Setting
 from .metrics import LEVELS, MEASURES, cluster_confusions, holm, interval, macro_f1_from_confusion, paired_p_value, song_level
 from .modeldir import write_json
 from .reportviews import figures, html_document, markdown_document, read_histories, sections, table_csv
+from .selection import criterion
+from .train import first_averaged_epoch
 
 BOOTSTRAP_SAMPLES = 2000
 
@@ -51,8 +53,41 @@ class Run:
     _confusion_cache: dict[tuple[str, str], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @cached_property
+    def metrics(self) -> dict[str, Any]:
+        """metrics.json: the kept weights' scores on the test and the validation split."""
+        return json.loads((self.folder / "metrics.json").read_text())
+
+    @property
     def test_metrics(self) -> dict[str, Any]:
-        return json.loads((self.folder / "metrics.json").read_text())["test"]
+        return self.metrics["test"]
+
+    def training(self) -> dict[str, Any] | None:
+        """How the run's weights were kept and what its validation said epoch by epoch: the epoch
+        its selection criterion (train.select) liked best, the validation song F at that epoch and
+        of the kept weights; None without summary.json and history.json."""
+        summary_path, history_path = self.folder / "summary.json", self.folder / "history.json"
+        if not (summary_path.is_file() and history_path.is_file()):
+            return None
+        summary = json.loads(summary_path.read_text())
+        history = json.loads(history_path.read_text())
+        if not history:
+            return None
+        select = summary.get("select", "loss")
+        scores = [criterion(select, row["valid_loss"], {k[len("valid_"):]: v for k, v in row.items()
+                                                         if k.startswith("valid_")})
+                  if select == "loss" or f"valid_{select.replace('-', '_')}" in row else None for row in history]
+        known = [(score, row["epoch"]) for score, row in zip(scores, history) if score is not None]
+        best_epoch = min(known)[1] if known else None
+        best_row = next((row for row in history if row["epoch"] == best_epoch), {})
+        train = summary.get("train", {})
+        first = first_averaged_epoch(train.get("epochs", summary["epochs_run"]), train.get("average_last", 0.0))
+        valid = self.metrics.get("valid", {})
+        return {"select": select, "epochs_run": summary["epochs_run"],
+                "kept_epoch": None if first is not None else summary["best_epoch"],
+                "averaged_epochs": [first + 1, summary["epochs_run"]] if first is not None else None,
+                "best_epoch": best_epoch,
+                "valid_song_f1_best_epoch": best_row.get("valid_song_f1"),
+                "valid_song_f1_kept": valid.get("song", {}).get("quadrant", {}).get("f1")}
 
     def song_confusions(self, task: str, level: str) -> np.ndarray:
         """(songs, k, k) confusion counts per test song at ``level`` (computed once: the summary and
@@ -123,6 +158,9 @@ def summarise(runs: list[Run], *, seed: int = 0) -> dict[str, Any]:
         ensemble = ensemble_report(predictions)
         if ensemble is not None:
             entry["ensemble"] = ensemble
+        training = [r.training() for r in members]
+        if all(t is not None for t in training):
+            entry["training"] = training
         summary.append(entry)
     return {"cells": summary, "draws_seed": seed}
 

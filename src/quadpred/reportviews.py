@@ -29,6 +29,7 @@ CAPTION = ("Macro precision / recall / F-score on the test split, mean over repe
            "where cells hold different numbers, as in a grid still running).")
 NO_TESTS = "No paired test: the grid has no intra- and cross-linguistic pair with test predictions."
 NO_TRANSFER_TESTS = "No paired test: the grid has no baseline cell beside a transfer cell with test predictions."
+NO_TRAINING = "No training files (summary.json, history.json) in the run folders."
 NO_ENSEMBLE = "No ensemble: every cell has fewer than two repeats with test predictions."
 
 # Table II of Gómez-Cañón et al. 2020 (macro P, R, F over 4 runs); chunk level on their split.
@@ -148,6 +149,34 @@ def transfer_table(tests: list[dict]) -> Table | None:
     return Table(head, rows)
 
 
+def training_table(summary: dict) -> Table | None:
+    """Per cell, how its weights were kept beside what its validation preferred (the epoch its
+    criterion liked best, and the validation song F there and of the kept weights), or None where
+    no cell has its training files."""
+    cells = [c for c in summary["cells"] if "training" in c]
+    if not cells:
+        return None
+
+    def mean_f1(runs: list[dict], key: str) -> str:
+        values = [r[key] for r in runs]
+        return f"{np.mean(values):.3f}" if all(v is not None for v in values) else "-"
+
+    head = ["model", "setting", "criterion", "kept weights (per repeat)", "best epoch by the criterion (per repeat)",
+            "valid song F at that epoch (chosen on these songs)", "valid song F of the kept weights"]
+    rows = []
+    for cell in cells:
+        runs = cell["training"]
+        kept = [f"mean of epochs {r['averaged_epochs'][0]}-{r['averaged_epochs'][1]}" if r["averaged_epochs"]
+                else str(r["kept_epoch"]) for r in runs]
+        kept_text = kept[0] if len(set(kept)) == 1 else ", ".join(kept)
+        if all(r["averaged_epochs"] is None for r in runs):
+            kept_text = f"epoch{'s' if len(runs) > 1 else ''} {', '.join(kept)}"
+        rows.append([cell["method"], cell["setting"], runs[0]["select"], kept_text,
+                     ", ".join(str(r["best_epoch"] or "-") for r in runs),
+                     mean_f1(runs, "valid_song_f1_best_epoch"), mean_f1(runs, "valid_song_f1_kept")])
+    return Table(head, rows)
+
+
 def ensemble_table(summary: dict) -> Table | None:
     """Quadrant F of each cell's repeat ensemble beside the mean of its repeats, or None without any."""
     cells = [c for c in summary["cells"] if "ensemble" in c]
@@ -222,6 +251,8 @@ def sections(summary: dict, tests: list[dict], versus_baseline: list[dict], *, p
     parts.append(Section("Intra- vs cross-linguistic transfer (paired song bootstrap)", tests_table(tests), NO_TESTS))
     parts.append(Section("Transfer vs the baseline (paired song bootstrap, Holm within this family)",
                          transfer_table(versus_baseline), NO_TRANSFER_TESTS))
+    parts.append(Section("Training: the weights each cell kept beside what its validation preferred (quadrant, "
+                         "validation split; F means over repeats)", training_table(summary), NO_TRAINING))
     parts.append(Section("Ensemble of the repeats (quadrant, mean probabilities of the repeats' models)",
                          ensemble_table(summary), NO_ENSEMBLE))
     if missing or failed:

@@ -188,7 +188,7 @@ def fit(
     averaged = torch.optim.swa_utils.AveragedModel(
         core, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(config.ema), use_buffers=True) \
         if config.ema > 0 else None
-    average_from = config.epochs - max(1, math.ceil(config.epochs * config.average_last)) if config.average_last else None
+    average_from = first_averaged_epoch(config.epochs, config.average_last)
     evaluated = averaged.module if averaged is not None else core
     state: dict[str, Any] = {"epoch": 0, "best_loss": math.inf, "best_epoch": -1, "bad_epochs": 0,
                              "history": [], "best_weights": None, "seconds": 0.0}
@@ -295,6 +295,12 @@ def fit(
     })
     checkpoint.unlink(missing_ok=True)
     return result
+
+
+def first_averaged_epoch(epochs: int, average_last: float) -> int | None:
+    """The 0-based epoch from which the weights join the kept average (train.average_last: the last
+    ``ceil(epochs * average_last)`` epochs, at least one), or None when nothing is averaged."""
+    return epochs - max(1, math.ceil(epochs * average_last)) if average_last else None
 
 
 def _epoch_mark(epoch: int, average_from: int | None, best_epoch: int) -> str:
