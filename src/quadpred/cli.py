@@ -613,6 +613,7 @@ def _add_report(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
                                    "histories) and write report/results.{md,csv,json}, figures and report.html: Table II per level, "
                                    "the paired song-bootstrap tests of intra- vs cross-linguistic transfer and of "
                                    "each transfer cell against the baseline (each family Holm-adjusted), the "
+                                   "weights each cell kept beside the epoch its validation liked best, the "
                                    "repeats' ensembles.")
     p.add_argument("runs", help="the experiment's output folder")
     p.add_argument("--paper", action="store_true", help="put the paper's published numbers beside ours")
