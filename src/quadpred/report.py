@@ -73,11 +73,8 @@ class Run:
         if not history:
             return None
         select = summary.get("select", "loss")
-        scores = [criterion(select, row["valid_loss"], {k[len("valid_"):]: v for k, v in row.items()
-                                                         if k.startswith("valid_")})
-                  if select == "loss" or f"valid_{select.replace('-', '_')}" in row else None for row in history]
-        known = [(score, row["epoch"]) for score, row in zip(scores, history) if score is not None]
-        best_epoch = min(known)[1] if known else None
+        known = [(score, row["epoch"]) for row in history if (score := _criterion_of(select, row)) is not None]
+        best_epoch = min(known)[1] if known else None  # the earliest of equal scores, as early stopping keeps
         best_row = next((row for row in history if row["epoch"] == best_epoch), {})
         train = summary.get("train", {})
         first = first_averaged_epoch(train.get("epochs", summary["epochs_run"]), train.get("average_last", 0.0))
@@ -95,6 +92,16 @@ class Run:
         if (task, level) not in self._confusion_cache:
             self._confusion_cache[(task, level)] = _confusions(self.predictions, task, level)
         return self._confusion_cache[(task, level)]
+
+
+def _criterion_of(select: str, row: dict[str, Any]) -> float | None:
+    """The number ``train.select`` minimises, for one history row; None where the row lacks the
+    song scores it reads (a run that selected by chunk loss kept none)."""
+    song_scores = {key.removeprefix("valid_"): value for key, value in row.items() if key.startswith("valid_")}
+    try:
+        return criterion(select, row["valid_loss"], song_scores)
+    except KeyError:
+        return None
 
 
 def find_runs(out: Path, config: ExperimentConfig) -> tuple[list[Run], list[str]]:
