@@ -136,11 +136,17 @@ def _confusions(predictions, task: str, level: str) -> np.ndarray:
     return cluster_confusions(truth, probs.argmax(axis=1), songs, n_songs, k)
 
 
-def summarise(runs: list[Run], *, seed: int = 0) -> dict[str, Any]:
-    """Mean, sd over repeats and song-bootstrap 95 % interval of every score, and mean confusions."""
+def _by_cell(runs: list[Run]) -> dict[tuple[str, str], list[Run]]:
+    """(method, setting) -> its runs."""
     cells: dict[tuple[str, str], list[Run]] = defaultdict(list)
     for run in runs:
         cells[(run.method, run.setting)].append(run)
+    return cells
+
+
+def summarise(runs: list[Run], *, seed: int = 0) -> dict[str, Any]:
+    """Mean, sd over repeats and song-bootstrap 95 % interval of every score, and mean confusions."""
+    cells = _by_cell(runs)
     rng = np.random.default_rng(seed)
     summary = []
     for (method, setting), members in sorted(cells.items()):
@@ -182,13 +188,6 @@ def ensemble_report(predictions: list) -> dict | None:
         return None
     mean = {task: np.mean([p.probabilities[task] for p in predictions], axis=0) for task in TASKS}
     return SplitPredictions(mean, first.targets, first.chunk_clip, first.clip_ids).report()
-
-
-def _by_cell(runs: list[Run]) -> dict[tuple[str, str], list[Run]]:
-    cells: dict[tuple[str, str], list[Run]] = defaultdict(list)
-    for run in runs:
-        cells[(run.method, run.setting)].append(run)
-    return cells
 
 
 def _paired_comparisons(first: list[Run], second: list[Run], rng: np.random.Generator) -> list[dict[str, Any]]:
@@ -285,8 +284,8 @@ def write_report(out: str | Path, *, paper: bool = False, seed: int = 0) -> dict
     failed = {name: s["reason"] for name, s in status.items() if s["state"] != "done"}
     folder = out / "report"
     files = {"json": folder / "results.json", "csv": folder / "results.csv", "markdown": folder / "results.md"}
-    write_json(files["json"], {"summary": summary, "paired_tests": tests,
-                                     "transfer_tests": versus_baseline, "missing": missing, "failed": failed})
+    write_json(files["json"], {"summary": summary, "paired_tests": tests, "transfer_tests": versus_baseline,
+                               "missing": missing, "failed": failed})
     write_text_atomic(files["csv"], table_csv(summary))
     histories = {f"{run.method} {run.setting}": run.folder for run in runs if run.repeat == 0}
     pictures = figures(summary, read_histories(histories), folder)

@@ -133,9 +133,15 @@ def tests_table(tests: list[dict]) -> Table | None:
         return None
     head = ["method", "level", "task", "intra", "cross", "F intra", "F cross", "difference (95 % CI)", "p", "p (Holm)"]
     rows = [[t["method"], t["level"], t["task"], t["intra"], t["cross"], f"{t['f1_intra']:.3f}", f"{t['f1_cross']:.3f}",
-             f"{t['difference']:+.3f} ({t['ci95'][0]:+.3f} to {t['ci95'][1]:+.3f})", f"{t['p_value']:.3f}",
-             f"{t['p_holm']:.3f}{' *' if t['significant'] else ''}"] for t in tests]
+             *_difference_cells(t)] for t in tests]
     return Table(head, rows)
+
+
+def _difference_cells(test: dict) -> list[str]:
+    """A paired test's last three cells: the difference with its interval, p, and p after Holm."""
+    low, high = test["ci95"]
+    return [f"{test['difference']:+.3f} ({low:+.3f} to {high:+.3f})", f"{test['p_value']:.3f}",
+            f"{test['p_holm']:.3f}{' *' if test['significant'] else ''}"]
 
 
 def transfer_table(tests: list[dict]) -> Table | None:
@@ -144,8 +150,7 @@ def transfer_table(tests: list[dict]) -> Table | None:
         return None
     head = ["method", "setting", "level", "task", "F transfer", "F baseline", "difference (95 % CI)", "p", "p (Holm)"]
     rows = [[t["method"], t["setting"], t["level"], t["task"], f"{t['f1_transfer']:.3f}", f"{t['f1_baseline']:.3f}",
-             f"{t['difference']:+.3f} ({t['ci95'][0]:+.3f} to {t['ci95'][1]:+.3f})", f"{t['p_value']:.3f}",
-             f"{t['p_holm']:.3f}{' *' if t['significant'] else ''}"] for t in tests]
+             *_difference_cells(t)] for t in tests]
     return Table(head, rows)
 
 
@@ -168,9 +173,10 @@ def training_table(summary: dict) -> Table | None:
         runs = cell["training"]
         kept = [f"mean of epochs {r['averaged_epochs'][0]}-{r['averaged_epochs'][1]}" if r["averaged_epochs"]
                 else str(r["kept_epoch"]) for r in runs]
-        kept_text = kept[0] if len(set(kept)) == 1 else ", ".join(kept)
         if all(r["averaged_epochs"] is None for r in runs):
             kept_text = f"epoch{'s' if len(runs) > 1 else ''} {', '.join(kept)}"
+        else:
+            kept_text = kept[0] if len(set(kept)) == 1 else ", ".join(kept)
         rows.append([cell["method"], cell["setting"], runs[0]["select"], kept_text,
                      ", ".join(str(r["best_epoch"] or "-") for r in runs),
                      mean_f1(runs, "valid_song_f1_best_epoch"), mean_f1(runs, "valid_song_f1_kept")])
