@@ -398,3 +398,38 @@ def test_kept_fold_models_rescore_their_songs_with_overlapping_chunks(tiny_study
     FoldSongs(own.ids, own.probabilities[:, ::-1].copy(), own.targets).save(tmp_path / "cv" / "fold1" / "songs.npz")
     with pytest.raises(SystemExit, match="fold 1: its kept songs differ"):
         runpy.run_path(str(script), run_name="__main__")
+
+
+def test_valid_share_zero_trains_each_fold_on_all_its_artists_where_weights_are_averaged(tiny_study, tmp_path: Path):
+    """--valid-share 0: both stages of a fine-tuned encoder train on every song outside the held-out
+    fold (none validates), the share is recorded, and a recipe that chooses an epoch is refused."""
+    from quadpred.config import RECIPES, with_settings
+    from quadpred.stages import pretrain
+
+    clips, store = tiny_study
+    music = clips["music_eng"]
+    folds = assign_folds(music, 2)
+    assert {c.split for c in fold_clips(music, folds, 0, valid_share=0)} == {"train", "test"}
+    with pytest.raises(TrainingError, match="average"):
+        run_cv(music, tmp_path / "chooses", method="baseline", store=store, run=apply_overrides(RunConfig(), SMALL),
+               k=2, progress=False, valid_share=0)
+    with pytest.raises(TrainingError, match="not in"):
+        run_cv(music, tmp_path / "share", method="baseline", store=store, run=RunConfig(), k=2, valid_share=1.0)
+    assert not (tmp_path / "chooses").exists() and not (tmp_path / "share").exists()
+    pretrain(clips["speech_eng"], store, tmp_path / "pre",
+             run=apply_overrides(RunConfig(), [*SMALL, "train.epochs=1", "train.select=loss"]),
+             progress=False)
+    run = apply_overrides(with_settings(RunConfig(), RECIPES["cv"]), [*SMALL, "train.max_batches=2"])
+    summary = run_cv(music, tmp_path / "cv", method="full", store=store, encoder=tmp_path / "pre", run=run, k=2,
+                     progress=False, valid_share=0)
+    assert summary["pooled"]["songs"] == len(music)
+    assert json.loads((tmp_path / "cv" / "method.json").read_text())["valid_share"] == 0
+    for fold in range(2):
+        outside = sum(1 for c in music if folds[c.id] != fold)
+        for stage in ("feat-ext", "full"):
+            trained = json.loads((tmp_path / "cv" / f"fold{fold}" / stage / "summary.json").read_text())
+            assert trained["valid_rows"] == 0 and trained["epochs_run"] == 2, stage
+            assert trained["train_rows"] >= outside  # at least one chunk of every song outside the fold
+    with pytest.raises(TrainingError, match="another method or recipe"):  # a validated run is another recipe
+        run_cv(music, tmp_path / "cv", method="full", store=store, encoder=tmp_path / "pre", run=run, k=2,
+               progress=False)

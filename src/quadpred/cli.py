@@ -178,7 +178,7 @@ def cmd_cv(args: argparse.Namespace) -> None:
     store = FeatureStore.open(args.features, kind="logmel") if reads_logmels else None
     summary = run_cv(clips, args.output, method=args.method, store=store, encoder=args.encoder, run=run,
                      k=args.folds, seed=args.seed, device=args.device, progress=not args.quiet,
-                     keep_epochs=args.keep_epochs, teachers=args.teachers or ())
+                     keep_epochs=args.keep_epochs, teachers=args.teachers or (), valid_share=args.valid_share)
     print((Path(args.output) / "cv.md").read_text())
     print(f"cv: {Path(args.output) / 'cv.json'} (pooled out-of-fold song F {summary['pooled']['song_f1']:.3f})")
 
@@ -519,7 +519,8 @@ def _add_cv(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) ->
     p = sub.add_parser("cv", parents=[common], help="cross-validate a method or recipe on labelled music, by artist",
                        description="k-fold cross-validation on labelled music: folds grouped by artist (the "
                                    "manifest's group) and stratified by quadrant; each fold's songs held out once, "
-                                   "the others training the model (15 %% of them, by artist, choosing its epoch). "
+                                   "the others training the model (15 %% of them, by artist, validating its epochs; "
+                                   "--valid-share 0 trains on all of them where the recipe averages weights). "
                                    "Methods: baseline (random initialisation), feat-ext or full (from --encoder), "
                                    "the hand-crafted references egemaps-svm, egemaps-logreg, compare-svm, "
                                    "compare-logreg (openSMILE functionals of each clip), and the probes "
@@ -535,6 +536,10 @@ def _add_cv(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) ->
     p.add_argument("--encoder", help="pretrained model directory (feat-ext, full, probes), or 'random' (probes)")
     p.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the fold assignment (default 0)")
+    p.add_argument("--valid-share", type=float, default=0.15,
+                   help="networks: share of each fold's training artists held out to validate the epochs (default "
+                        "0.15); 0 trains on all of them, allowed where the recipe averages the last epochs' weights "
+                        "and so chooses no epoch (--recipe cv)")
     p.add_argument("--keep-epochs", action="store_true",
                    help="networks: keep every epoch's weights (fold<k>/<stage>/epochs/), to score how the epoch is "
                         "chosen (scripts/epoch_rules.py); about 25 MB an epoch for the study's CNN")

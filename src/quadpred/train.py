@@ -176,9 +176,6 @@ def fit(
     core = model
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if config.select != "loss" and song_scorer is None:
-        raise TrainingError(f"{folder}: train.select={config.select} scores validation songs, which only a "
-                            "transfer stage with a validation split has: use train.select=loss")
     scaler = torch.amp.GradScaler(device.type) if config.precision == "fp16" else None
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.Adam(parameters, lr=config.lr)
@@ -189,6 +186,10 @@ def fit(
         core, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(config.ema), use_buffers=True) \
         if config.ema > 0 else None
     average_from = first_averaged_epoch(config.epochs, config.average_last)
+    # averaged weights choose no epoch, so they need no validation songs
+    if config.select != "loss" and song_scorer is None and average_from is None:
+        raise TrainingError(f"{folder}: train.select={config.select} scores validation songs, which only a "
+                            "transfer stage with a validation split has: use train.select=loss")
     evaluated = averaged.module if averaged is not None else core
     state: dict[str, Any] = {"epoch": 0, "best_loss": math.inf, "best_epoch": -1, "bad_epochs": 0,
                              "history": [], "best_weights": None, "seconds": 0.0}
@@ -266,7 +267,8 @@ def fit(
             write_history(folder, state["history"])
         if progress and writer:
             songs = f" song loss {extras['song_loss']:.4f} F {extras['song_f1']:.3f}" if "song_loss" in extras else ""
-            log.info("%s epoch %d: train %.4f valid %.4f%s%s", folder.name, epoch + 1, train_loss, valid_loss, songs,
+            validated = f" valid {valid_loss:.4f}" if valid is not None and len(valid.dataset) else " (no validation split)"
+            log.info("%s epoch %d: train %.4f%s%s%s", folder.name, epoch + 1, train_loss, validated, songs,
                      _epoch_mark(epoch, average_from, state["best_epoch"]))
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, row)
