@@ -141,15 +141,21 @@ def ship_cv(cvs: list[Path], speech: str, references: list[Path], members: list[
     return target
 
 
-def kept_how(summaries: list[dict]) -> str:
-    """How the members' weights were kept, from their recipes: the late epochs' weights averaged
-    (train.average_last) or the epoch that the validation songs chose."""
-    averaged = {bool(s["recipe"]["train"].get("average_last", 0)) for s in summaries}
-    if averaged == {True}:
-        return "15 % of them held out for validation; the weights of the last epochs averaged"
-    if averaged == {False}:
-        return "15 % of them choosing the epoch"
-    return "15 % of them held out; the epoch chosen on them, or the last epochs' weights averaged, per recipe"
+def kept_how(cvs: list[Path], summaries: list[dict]) -> str:
+    """How the members' weights were kept, from their recipes and validation shares (method.json):
+    the late epochs' weights averaged (train.average_last) or the epoch the validation songs chose."""
+    ways = []
+    for cv, summary in zip(cvs, summaries):
+        share = json.loads((cv / "method.json").read_text()).get("valid_share", 0.15)
+        if not summary["recipe"]["train"].get("average_last", 0):
+            way = f"{share:.0%} of them choosing the epoch"
+        elif share:
+            way = f"{share:.0%} of them held out for validation; the weights of the last epochs averaged"
+        else:
+            way = "all of them training, none held out; the weights of the last epochs averaged"
+        if way not in ways:
+            ways.append(way)
+    return "; or ".join(ways)
 
 
 def model_card(speech: str, cvs: list[Path], summaries: list[dict], counts: list[int], summary: dict,
@@ -176,7 +182,7 @@ def model_card(speech: str, cvs: list[Path], summaries: list[dict], counts: list
                  for (cv, teachers), s in zip(taught, summaries) if teachers]
     lines = [f"# {speech}2eng: {what}\n",
              f"Members: {'; '.join(parts)} ({SPEECH[speech]} pretraining where a method pretrains; music: "
-             f"4Q-Emotion, 646 clips). Each member was trained on {k - 1} of {k} artist-grouped folds ({kept_how(summaries)}) "
+             f"4Q-Emotion, 646 clips). Each member was trained on {k - 1} of {k} artist-grouped folds ({kept_how(cvs, summaries)}) "
              "and never saw its held-out fold (member i holds out fold i mod k)"
              + ("; `quadpred predict` averages the members' probabilities, `--fast` uses member 0 alone.\n"
                 if shipped > 1 else ".\n"),

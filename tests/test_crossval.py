@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import runpy
 from collections import Counter
 from pathlib import Path
 
@@ -433,3 +434,8 @@ def test_valid_share_zero_trains_each_fold_on_all_its_artists_where_weights_are_
     with pytest.raises(TrainingError, match="another method or recipe"):  # a validated run is another recipe
         run_cv(music, tmp_path / "cv", method="full", store=store, encoder=tmp_path / "pre", run=run, k=2,
                progress=False)
+    # shipped, its card says that nothing was held out
+    ship = runpy.run_path(str(Path(__file__).resolve().parents[1] / "scripts" / "ship_default_models.py"))
+    ship["ship_cv"].__globals__["PACKAGE"] = tmp_path / "pretrained"
+    card = (ship["ship_cv"]([tmp_path / "cv"], "eng", [], members=[1]) / "MODEL.md").read_text()
+    assert "(all of them training, none held out; the weights of the last epochs averaged)" in card
