@@ -439,3 +439,22 @@ def test_valid_share_zero_trains_each_fold_on_all_its_artists_where_weights_are_
     ship["ship_cv"].__globals__["PACKAGE"] = tmp_path / "pretrained"
     card = (ship["ship_cv"]([tmp_path / "cv"], "eng", [], members=[1]) / "MODEL.md").read_text()
     assert "(all of them training, none held out; the weights of the last epochs averaged)" in card
+
+
+def test_quadrant_from_heads_keeps_the_quadrant_head_at_weight_0_and_reads_the_binary_heads_at_1():
+    from quadpred.evaluate import SplitPredictions
+
+    script = runpy.run_path(str(Path(__file__).resolve().parents[1] / "scripts" / "quadrant_from_heads.py"))
+    rng = np.random.default_rng(0)
+    chunk_clip = np.repeat([0, 1, 2], 4)
+    quadrant = rng.dirichlet(np.ones(4), 12)
+    # every chunk sure of high arousal and negative valence: the binary heads say Q2
+    arousal, valence = np.tile([0.0, 1.0], (12, 1)), np.tile([1.0, 0.0], (12, 1))
+    targets = np.stack([np.repeat([0, 1, 2], 4), np.zeros(12), np.zeros(12)], axis=1).astype(np.int64)
+    predictions = SplitPredictions({"quadrant": quadrant, "arousal": arousal, "valence": valence}, targets,
+                                   chunk_clip, ["a", "b", "c"])
+    alone = script["combined_songs"](predictions, 0.0)
+    np.testing.assert_allclose(alone.probabilities, [quadrant[i * 4:(i + 1) * 4].mean(0) for i in range(3)], rtol=1e-5)
+    assert alone.ids == ["a", "b", "c"] and alone.targets.tolist() == [0, 1, 2]
+    heads = script["combined_songs"](predictions, 1.0)
+    assert heads.probabilities.argmax(1).tolist() == [1, 1, 1] and np.allclose(heads.probabilities.sum(1), 1)
