@@ -408,7 +408,7 @@ def _add_prepare(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
                        description="Read a corpus in its own layout and write a manifest: one clip per line with "
                                    "path, duration, language, labels, group (speaker/song/artist) and split. Speech "
                                    "is split 85/15 train/valid by speaker; music 70/30 train/test stratified by "
-                                   "quadrant, with 15 %% of train as valid, by group.")
+                                   "quadrant, with 15 % of train as valid, by group.")
     p.add_argument("corpus", choices=sorted(CORPORA), help="the corpus layout")
     p.add_argument("root", help="the corpus folder (or, for table/ch818, the CSV file)")
     p.add_argument("-o", "--output", required=True, help="manifest file to write (.jsonl)")
@@ -519,7 +519,7 @@ def _add_cv(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) ->
     p = sub.add_parser("cv", parents=[common], help="cross-validate a method or recipe on labelled music, by artist",
                        description="k-fold cross-validation on labelled music: folds grouped by artist (the "
                                    "manifest's group) and stratified by quadrant; each fold's songs held out once, "
-                                   "the others training the model (15 %% of them, by artist, validating its epochs; "
+                                   "the others training the model (15 % of them, by artist, validating its epochs; "
                                    "--valid-share 0 trains on all of them where the recipe averages weights). "
                                    "Methods: baseline (random initialisation), feat-ext or full (from --encoder), "
                                    "the hand-crafted references egemaps-svm, egemaps-logreg, compare-svm, "
@@ -528,7 +528,7 @@ def _add_cv(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) ->
                                    "pooled; --encoder random for random weights). Writes OUTPUT/folds.json, "
                                    "OUTPUT/fold<k>/ (model directories: an ensemble for `predict --model`), "
                                    "OUTPUT/cv.json and cv.md (song-level macro F and log-loss per fold, mean, sd, "
-                                   "pooled out-of-fold F with a 95 %% song-bootstrap interval). Resumable.")
+                                   "pooled out-of-fold F with a 95 % song-bootstrap interval). Resumable.")
     p.add_argument("manifests", nargs="+", help="labelled music manifest(s) from `quadpred prepare`")
     p.add_argument("-o", "--output", required=True, help="output folder of the cross-validation")
     p.add_argument("--method", required=True, choices=CV_CHOICES)
@@ -561,7 +561,7 @@ def _add_probe(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
                                    "regression (C by an inner speaker-grouped CV) for quadrant, arousal and valence. "
                                    "Within a language: leave-speakers-out folds; across languages: trained on all "
                                    "of one, tested on the other. Neutral utterances (no quadrant) are left out. "
-                                   "Writes OUTPUT/probe.json and probe.md (macro F with 95 %% utterance-bootstrap "
+                                   "Writes OUTPUT/probe.json and probe.md (macro F with 95 % utterance-bootstrap "
                                    "intervals) and caches the embeddings there.")
     p.add_argument("manifests", nargs="+", help="manifest(s) of `quadpred prepare emotional-speech`")
     p.add_argument("--features", required=True, help="feature store root holding their log-mels")
