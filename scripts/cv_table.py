@@ -47,10 +47,12 @@ def summary_row(name: str, summary: dict) -> str:
     pooled = summary["pooled"]
     low, high = pooled["song_f1_interval"]
     epochs = [f.get("best_epoch") for f in summary["folds"] if f.get("best_epoch")]
+    averaged = (summary.get("recipe") or {}).get("train", {}).get("average_last")
+    kept = "- (averaged)" if averaged else ", ".join(map(str, epochs)) or "-"  # averaged weights choose no epoch
     cost = summary["seconds"] + summary.get("features_seconds", 0.0)
     return (f"| {name} | {summary['song_f1_mean']:.3f} ({summary['song_f1_sd']:.3f}) | "
             f"{pooled['song_f1']:.3f} ({low:.3f}-{high:.3f}) | {summary['song_loss_mean']:.3f} | "
-            f"{', '.join(map(str, epochs)) or '-'} | {cost / 60:.0f} |")
+            f"{kept} | {cost / 60:.0f} |")
 
 
 def main() -> None:

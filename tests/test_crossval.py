@@ -458,3 +458,12 @@ def test_quadrant_from_heads_keeps_the_quadrant_head_at_weight_0_and_reads_the_b
     assert alone.ids == ["a", "b", "c"] and alone.targets.tolist() == [0, 1, 2]
     heads = script["combined_songs"](predictions, 1.0)
     assert heads.probabilities.argmax(1).tolist() == [1, 1, 1] and np.allclose(heads.probabilities.sum(1), 1)
+
+
+def test_cv_table_says_averaged_weights_chose_no_epoch():
+    table = runpy.run_path(str(Path(__file__).resolve().parents[1] / "scripts" / "cv_table.py"))
+    summary = {"pooled": {"song_f1": 0.6, "song_f1_interval": [0.5, 0.7]}, "song_f1_mean": 0.6, "song_f1_sd": 0.1,
+               "song_loss_mean": 0.9, "seconds": 120.0, "folds": [{"best_epoch": 8}, {"best_epoch": 3}]}
+    chosen = table["summary_row"]("chosen", {**summary, "recipe": {"train": {"average_last": 0.0}}})
+    averaged = table["summary_row"]("averaged", {**summary, "recipe": {"train": {"average_last": 0.5}}})
+    assert "| 8, 3 |" in chosen and "| - (averaged) |" in averaged and "8, 3" not in averaged
