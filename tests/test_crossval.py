@@ -416,6 +416,8 @@ def test_valid_share_zero_trains_each_fold_on_all_its_artists_where_weights_are_
                k=2, progress=False, valid_share=0)
     with pytest.raises(TrainingError, match="not in"):
         run_cv(music, tmp_path / "share", method="baseline", store=store, run=RunConfig(), k=2, valid_share=1.0)
+    with pytest.raises(TrainingError, match="give no --valid-share"):
+        run_cv(music, tmp_path / "share", method="egemaps-svm", k=2, valid_share=0)
     assert not (tmp_path / "chooses").exists() and not (tmp_path / "share").exists()
     pretrain(clips["speech_eng"], store, tmp_path / "pre",
              run=apply_overrides(RunConfig(), [*SMALL, "train.epochs=1", "train.select=loss"]),

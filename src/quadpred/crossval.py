@@ -146,6 +146,9 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
         raise TrainingError(f"cross-validation method {method!r} unknown: use one of {', '.join(CV_METHODS)}")
     if not 0 <= valid_share < 1:
         raise TrainingError(f"validation share {valid_share} is not in [0, 1): give e.g. --valid-share 0.15")
+    if valid_share != VALID_SHARE and method not in NETWORK_METHODS:
+        raise TrainingError(f"{method} already fits on all of a fold's other songs (its own inner folds choose its "
+                            "settings): give no --valid-share")
     if valid_share == 0 and method in NETWORK_METHODS and not run.train.average_last:
         raise TrainingError("--valid-share 0 leaves no songs to choose an epoch: use a recipe that averages the "
                             "last epochs' weights (--recipe cv, or --set train.average_last=0.5)")
