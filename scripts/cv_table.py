@@ -85,8 +85,9 @@ def main() -> None:
         if args.keep:
             target = args.keep / folder.name
             target.mkdir(parents=True, exist_ok=True)
-            for name in ("cv.json", "cv.md", "folds.json"):
-                shutil.copy2(folder / name, target / name)
+            for name in ("cv.json", "cv.md", "folds.json", "method.json"):  # method.json: recipe, validation share
+                if (folder / name).is_file():
+                    shutil.copy2(folder / name, target / name)
             # the out-of-fold songs (a few kB a fold), so that fusions of kept folders can be rescored
             for songs in sorted(folder.glob("fold*/songs.npz")):
                 (target / songs.parent.name).mkdir(exist_ok=True)

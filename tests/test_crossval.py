@@ -346,6 +346,7 @@ def test_kept_cross_validations_hold_their_songs_so_fusions_can_be_rescored(tmp_
         write_cv(tmp_path / name, folds, rng.dirichlet(np.ones(4), 40), targets)
         (tmp_path / name / "cv.json").write_text(json.dumps({**fuse([tmp_path / name]), "seconds": 60.0}))
         (tmp_path / name / "cv.md").write_text("summary\n")
+    (tmp_path / "a" / "method.json").write_text(json.dumps({"method": "baseline", "valid_share": 0}))
     script = Path(__file__).resolve().parents[1] / "scripts" / "cv_table.py"
     monkeypatch.setattr("sys.argv", ["cv_table.py", str(tmp_path / "a"), str(tmp_path / "b"), "--keep",
                                      str(tmp_path / "kept")])
@@ -353,6 +354,8 @@ def test_kept_cross_validations_hold_their_songs_so_fusions_can_be_rescored(tmp_
     assert "| a |" in capsys.readouterr().out
     assert sorted(p.relative_to(tmp_path / "kept").as_posix() for p in (tmp_path / "kept").rglob("*.npz")) == [
         "a/fold0/songs.npz", "a/fold1/songs.npz", "b/fold0/songs.npz", "b/fold1/songs.npz"]
+    assert json.loads((tmp_path / "kept" / "a" / "method.json").read_text())["valid_share"] == 0
+    assert not (tmp_path / "kept" / "b" / "method.json").exists()  # an older folder without one is kept as it is
     kept = fuse([tmp_path / "kept" / "a", tmp_path / "kept" / "b"])
     assert kept["pooled"] == fuse([tmp_path / "a", tmp_path / "b"])["pooled"]
 
