@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quadpred.crossval import FoldSongs, _network_records, mean_songs, paired_songs, pool, stage_folder
+from quadpred.crossval import FoldSongs, held_out_predictions, mean_songs, paired_songs, pool
 from quadpred.evaluate import SplitPredictions
 from quadpred.labels import QUADRANTS, arousal_of, valence_of
 from quadpred.metrics import group_means
@@ -50,9 +50,7 @@ def main() -> None:
     songs: dict[float, list[FoldSongs]] = {w: [] for w in weights}
     print("| cross-validation | w | pooled song F | song log-loss |\n|---|---|---|---|")
     for folder in args.folders:
-        record, stages = _network_records(folder)
-        kept = [SplitPredictions.load(stage_folder(folder / f"fold{k}", stages) / "predictions_test.npz")
-                for k in range(record["k"])]
+        kept = held_out_predictions(folder)
         for weight in weights:
             pooled = pool([combined_songs(p, weight) for p in kept])
             songs[weight].append(pooled)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from quadpred.config import RENAMED_MODEL_KEYS, RunConfig, apply_overrides
-from quadpred.crossval import FoldSongs, assign_folds, fold_clips, pool, pooled_interval, run_cv
+from quadpred.crossval import FoldSongs, assign_folds, fold_clips, held_out_predictions, pool, pooled_interval, run_cv
 from quadpred.errors import TrainingError
 from quadpred.manifest import Clip
 
@@ -430,6 +430,9 @@ def test_valid_share_zero_trains_each_fold_on_all_its_artists_where_weights_are_
                      progress=False, valid_share=0)
     assert summary["pooled"]["songs"] == len(music)
     assert json.loads((tmp_path / "cv" / "method.json").read_text())["valid_share"] == 0
+    kept = held_out_predictions(tmp_path / "cv")  # each fold model's chunk predictions of its held-out songs
+    assert sorted(i for p in kept for i in p.clip_ids) == sorted(c.id for c in music)
+    assert all(p.probabilities["valence"].shape == (len(p.chunk_clip), 2) for p in kept)
     for fold in range(2):
         outside = sum(1 for c in music if folds[c.id] != fold)
         for stage in ("feat-ext", "full"):

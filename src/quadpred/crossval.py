@@ -695,6 +695,17 @@ def rescored_songs(folder: str | Path, clips: Sequence[Clip], store: Any, *, hop
     return folds
 
 
+def held_out_predictions(folder: str | Path) -> list[Any]:
+    """The chunk predictions (evaluate.SplitPredictions, every task) that each fold model of a
+    network cross-validation kept for its held-out songs, one per fold."""
+    from .evaluate import SplitPredictions
+
+    folder = Path(folder)
+    record, stages = _network_records(folder)
+    return [SplitPredictions.load(_fold_model(folder, fold, stages) / "predictions_test.npz")
+            for fold in range(record["k"])]
+
+
 def markdown(summary: dict[str, Any]) -> str:
     """A short Markdown table of one cross-validation."""
     pooled = summary["pooled"]
