@@ -19,8 +19,8 @@ import numpy as np
 
 from quadpred.crossval import FoldSongs, held_out_predictions, mean_songs, paired_songs, pool
 from quadpred.evaluate import SplitPredictions
-from quadpred.labels import QUADRANTS, arousal_of, valence_of
-from quadpred.metrics import group_means
+from quadpred.labels import QUADRANTS, TASKS, arousal_of, valence_of
+from quadpred.metrics import song_level
 
 AROUSAL_OF = np.array([arousal_of(q) for q in QUADRANTS])  # (4,) index of each quadrant's arousal class
 VALENCE_OF = np.array([valence_of(q) for q in QUADRANTS])
@@ -29,14 +29,13 @@ VALENCE_OF = np.array([valence_of(q) for q in QUADRANTS])
 def combined_songs(predictions: SplitPredictions, weight: float) -> FoldSongs:
     """A fold's held-out songs with the quadrant head's song means (songs, 4) combined with the
     arousal and valence heads' (songs, 2) each, as p(Q)^(1-w) (p(A) p(V))^w, renormalised."""
-    order, index = np.unique(predictions.chunk_clip, return_inverse=True)
-    quadrant, arousal, valence = (group_means(predictions.probabilities[task], index, len(order))
-                                  for task in ("quadrant", "arousal", "valence"))
-    targets = np.zeros(len(order), dtype=np.int64)
-    targets[index] = predictions.targets[:, 0]  # the first column is the quadrant
+    chunk_targets = predictions.targets[:, list(TASKS).index("quadrant")]
+    quadrant, targets = song_level(predictions.probabilities["quadrant"], predictions.chunk_clip, chunk_targets)
+    arousal, valence = (song_level(predictions.probabilities[task], predictions.chunk_clip, chunk_targets)[0]
+                        for task in ("arousal", "valence"))
     implied = arousal[:, AROUSAL_OF] * valence[:, VALENCE_OF]
     combined = np.clip(quadrant, 1e-7, 1) ** (1 - weight) * np.clip(implied, 1e-7, 1) ** weight
-    ids = [predictions.clip_ids[i] for i in order]
+    ids = [predictions.clip_ids[i] for i in np.unique(predictions.chunk_clip)]
     return FoldSongs(ids, combined / combined.sum(axis=1, keepdims=True), targets)
 
 

@@ -141,12 +141,15 @@ def ship_cv(cvs: list[Path], speech: str, references: list[Path], members: list[
     return target
 
 
-def kept_how(cvs: list[Path], summaries: list[dict]) -> str:
-    """How the members' weights were kept, from their recipes and validation shares (method.json):
-    the late epochs' weights averaged (train.average_last) or the epoch the validation songs chose."""
+def kept_how(methods: list[dict], summaries: list[dict]) -> str:
+    """How the members' weights were kept, from their recipes and validation shares (each
+    cross-validation's method.json): the late epochs' weights averaged (train.average_last) or the
+    epoch the validation songs chose."""
+    from quadpred.crossval import VALID_SHARE
+
     ways = []
-    for cv, summary in zip(cvs, summaries):
-        share = json.loads((cv / "method.json").read_text()).get("valid_share", 0.15)
+    for method, summary in zip(methods, summaries):
+        share = method.get("valid_share", VALID_SHARE)
         if not summary["recipe"]["train"].get("average_last", 0):
             way = f"{share:.0%} of them choosing the epoch"
         elif share:
@@ -175,15 +178,16 @@ def model_card(speech: str, cvs: list[Path], summaries: list[dict], counts: list
         what = f"fold model 0 of a {k}-fold cross-validation (one member, to keep the package small)"
     pooled = summary["pooled"]
     low, high = pooled["song_f1_interval"]
-    taught = [(cv, json.loads((cv / "method.json").read_text()).get("teachers")) for cv in cvs]
+    methods = [json.loads((cv / "method.json").read_text()) for cv in cvs]
+    taught = [(cv, method.get("teachers")) for cv, method in zip(cvs, methods)]
     distilled = [f"`{cv.name}` was distilled: each fold's network learnt, beside the labels (train.distil "
                  f"{s['recipe']['train']['distil']:g} of each loss on the teachers), the mean probabilities of the same "
                  f"fold's models of {', '.join(f'`{Path(t).name}`' for t in teachers)}, trained on the same clips"
                  for (cv, teachers), s in zip(taught, summaries) if teachers]
     lines = [f"# {speech}2eng: {what}\n",
              f"Members: {'; '.join(parts)} ({SPEECH[speech]} pretraining where a method pretrains; music: "
-             f"4Q-Emotion, 646 clips). Each member was trained on {k - 1} of {k} artist-grouped folds ({kept_how(cvs, summaries)}) "
-             "and never saw its held-out fold (member i holds out fold i mod k)"
+             f"4Q-Emotion, 646 clips). Each member was trained on {k - 1} of {k} artist-grouped folds "
+             f"({kept_how(methods, summaries)}) and never saw its held-out fold (member i holds out fold i mod k)"
              + ("; `quadpred predict` averages the members' probabilities, `--fast` uses member 0 alone.\n"
                 if shipped > 1 else ".\n"),
              *[line + ".\n" for line in distilled],

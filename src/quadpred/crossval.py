@@ -149,7 +149,7 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
     if valid_share != VALID_SHARE and method not in NETWORK_METHODS:
         raise TrainingError(f"{method} already fits on all of a fold's other songs (its own inner folds choose its "
                             "settings): give no --valid-share")
-    if valid_share == 0 and method in NETWORK_METHODS and not run.train.average_last:
+    if valid_share == 0 and not run.train.average_last:  # only networks get here with a share of 0
         raise TrainingError("--valid-share 0 leaves no songs to choose an epoch: use a recipe that averages the "
                             "last epochs' weights (--recipe cv, or --set train.average_last=0.5)")
     stages = NETWORK_METHODS.get(method)

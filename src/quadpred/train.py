@@ -191,6 +191,7 @@ def fit(
         raise TrainingError(f"{folder}: train.select={config.select} scores validation songs, which only a "
                             "transfer stage with a validation split has: use train.select=loss")
     evaluated = averaged.module if averaged is not None else core
+    validated = valid is not None and len(valid.dataset) > 0
     state: dict[str, Any] = {"epoch": 0, "best_loss": math.inf, "best_epoch": -1, "bad_epochs": 0,
                              "history": [], "best_weights": None, "seconds": 0.0}
     checkpoint = folder / CHECKPOINT_NAME
@@ -239,7 +240,7 @@ def fit(
             state["late_average"] = fold_into_average(state.get("late_average"), state.get("late_count", 0),
                                                       {k: v.detach().cpu().clone() for k, v in core.state_dict().items()})
             state["late_count"] = state.get("late_count", 0) + 1
-        if valid is not None and len(valid.dataset):
+        if validated:
             valid_loss, extras = mean_loss(evaluated, objective, valid, device, config.precision)
             if song_scorer is not None:
                 extras.update(song_scorer(evaluated, device, lambda: autocast(device, config.precision)))
@@ -267,8 +268,8 @@ def fit(
             write_history(folder, state["history"])
         if progress and writer:
             songs = f" song loss {extras['song_loss']:.4f} F {extras['song_f1']:.3f}" if "song_loss" in extras else ""
-            validated = f" valid {valid_loss:.4f}" if valid is not None and len(valid.dataset) else " (no validation split)"
-            log.info("%s epoch %d: train %.4f%s%s%s", folder.name, epoch + 1, train_loss, validated, songs,
+            shown = f" valid {valid_loss:.4f}" if validated else " (no validation split)"
+            log.info("%s epoch %d: train %.4f%s%s%s", folder.name, epoch + 1, train_loss, shown, songs,
                      _epoch_mark(epoch, average_from, state["best_epoch"]))
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, row)
