@@ -1,5 +1,5 @@
 """The training recipe's options: schedules, song-level epoch selection, weight averaging,
-label smoothing, mixup, input standardisation."""
+label smoothing, mixup, weight decay, input standardisation."""
 
 import json
 import logging
@@ -18,7 +18,7 @@ from quadpred.models import MultiTaskHead, build_emotion_net
 from quadpred.objectives import MultiTask
 from quadpred.selection import SongScorer, song_log_loss
 from quadpred.stages import transfer
-from quadpred.train import fit, learning_rate_factor
+from quadpred.train import fit, learning_rate_factor, make_optimiser
 
 SMALL = ["model.encoder.channels=[4,8,8]", "model.head.units=32", "train.batch_size=16"]
 
@@ -40,9 +40,24 @@ def test_inverse_time_schedule_is_the_study_s_decay():
 def test_bad_recipe_values_are_named():
     for bad, word in ((dict(schedule="linear"), "schedule"), (dict(select="f1"), "select"),
                       (dict(label_smoothing=1.0), "label_smoothing"), (dict(ema=-0.1), "ema"),
-                      (dict(average_last=1.5), "average_last"), (dict(average_last=0.5, ema=0.9), "set one of them")):
+                      (dict(average_last=1.5), "average_last"), (dict(average_last=0.5, ema=0.9), "set one of them"),
+                      (dict(weight_decay=-1.0), "weight_decay")):
         with pytest.raises(ConfigError, match=word):
             TrainConfig(**bad)
+
+
+def test_weight_decay_shrinks_weight_matrices_only():
+    layers = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    weight, bias, scale = layers[0].weight, layers[0].bias, layers[1].weight
+    before = [p.detach().clone() for p in (weight, bias, scale)]
+    parameters = list(layers.parameters())
+    for p in parameters:
+        p.grad = torch.zeros_like(p)  # no gradient: only the decay can move a parameter
+    make_optimiser(parameters, TrainConfig(lr=0.1, weight_decay=0.5)).step()
+    assert torch.allclose(weight, before[0] * (1 - 0.1 * 0.5))
+    assert torch.equal(bias, before[1]) and torch.equal(scale, before[2])
+    plain = make_optimiser(parameters, TrainConfig(lr=0.1))
+    assert type(plain) is torch.optim.Adam and plain.param_groups[0]["weight_decay"] == 0
 
 
 def test_song_log_loss_and_scorer_average_chunks_per_song():

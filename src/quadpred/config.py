@@ -288,7 +288,9 @@ class TrainConfig:
     (``select`` only reports) and training runs all ``epochs``. ``distil``: the weight of the
     teachers' mean probabilities in each task's loss, (1 - distil) x cross-entropy with the labels
     + distil x cross-entropy with the teachers (0: none; teachers.py, `transfer --teachers`,
-    `cv --teachers`).
+    `cv --teachers`). ``weight_decay``: decoupled weight decay (AdamW; Loshchilov & Hutter): each
+    step shrinks every weight matrix and kernel by lr x weight_decay, biases and batch-norm
+    parameters untouched (0: none, plain Adam, the study's).
     """
 
     epochs: int = 30
@@ -313,6 +315,7 @@ class TrainConfig:
     ema: float = 0.0
     average_last: float = 0.0
     distil: float = 0.0
+    weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "loss_weights", tuple(float(w) for w in self.loss_weights))
@@ -345,6 +348,8 @@ class TrainConfig:
             raise ConfigError("train.ema and train.average_last both average the weights: set one of them")
         if not 0 <= self.distil <= 1:
             raise ConfigError(f"distil is the teachers' share of the loss, in [0, 1]; got {self.distil}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay must be >= 0 (0: none), got {self.weight_decay}")
 
     def with_default_lr(self, default: float) -> TrainConfig:
         """This config with ``lr`` set: the user's, or ``default`` (the stage's STAGE_LEARNING_RATES

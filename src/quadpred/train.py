@@ -2,7 +2,7 @@
 
 Seeded (model initialisation by the caller; dropout, noise and batch order by (seed, epoch)),
 so a run resumed from its last epoch checkpoint repeats an uninterrupted run exactly. Adam
-with Keras's inverse-time decay per step (or warm-up and cosine), early stopping on the
+(AdamW with decoupled weight decay, when asked) with Keras's inverse-time decay per step (or warm-up and cosine), early stopping on the
 validation loss or on song-level scores with the best epoch's weights kept, optionally an
 exponential moving average of the weights, a progress bar with the running loss, history as
 JSON and CSV.
@@ -75,6 +75,17 @@ class FitResult:
         return cls(folder=folder, epochs_run=summary["epochs_run"], best_epoch=summary["best_epoch"],
                    best_valid_loss=summary["best_valid_loss"], stopped_early=summary["stopped_early"],
                    history=history, seconds=summary["seconds"])
+
+
+def make_optimiser(parameters: list[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam at ``config.lr``; with ``config.weight_decay`` > 0, AdamW decaying only the weight
+    matrices and kernels (ndim > 1): decaying biases and batch-norm scales only pulls them off
+    their neutral values."""
+    if config.weight_decay == 0:
+        return torch.optim.Adam(parameters, lr=config.lr)
+    groups = [{"params": [p for p in parameters if p.ndim > 1], "weight_decay": config.weight_decay},
+              {"params": [p for p in parameters if p.ndim <= 1], "weight_decay": 0.0}]
+    return torch.optim.AdamW([group for group in groups if group["params"]], lr=config.lr)
 
 
 def learning_rate_factor(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
@@ -178,7 +189,7 @@ def fit(
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     scaler = torch.amp.GradScaler(device.type) if config.precision == "fp16" else None
     parameters = [p for p in model.parameters() if p.requires_grad]
-    optimiser = torch.optim.Adam(parameters, lr=config.lr)
+    optimiser = make_optimiser(parameters, config)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, learning_rate_factor(config, len(train)))
     # ema: the average, not the raw weights, is validated and kept; average_last: the raw weights are
     # validated, the equal average of the last epochs' is kept
