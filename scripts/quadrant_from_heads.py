@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quadpred.crossval import FoldSongs, held_out_predictions, mean_songs, paired_songs, pool
+from quadpred.crossval import FoldSongs, held_out_predictions, held_out_songs, mean_songs, paired_songs, pool
 from quadpred.evaluate import SplitPredictions
 from quadpred.labels import QUADRANTS, TASKS, arousal_of, valence_of
 from quadpred.metrics import song_level
@@ -29,14 +29,12 @@ VALENCE_OF = np.array([valence_of(q) for q in QUADRANTS])
 def combined_songs(predictions: SplitPredictions, weight: float) -> FoldSongs:
     """A fold's held-out songs with the quadrant head's song means (songs, 4) combined with the
     arousal and valence heads' (songs, 2) each, as p(Q)^(1-w) (p(A) p(V))^w, renormalised."""
-    chunk_targets = predictions.targets[:, list(TASKS).index("quadrant")]
-    quadrant, targets = song_level(predictions.probabilities["quadrant"], predictions.chunk_clip, chunk_targets)
-    arousal, valence = (song_level(predictions.probabilities[task], predictions.chunk_clip, chunk_targets)[0]
-                        for task in ("arousal", "valence"))
+    quadrant = held_out_songs(predictions)  # the quadrant head's song means, as every cross-validation scores them
+    arousal, valence = (song_level(predictions.probabilities[task], predictions.chunk_clip,
+                                   predictions.targets[:, list(TASKS).index(task)])[0] for task in ("arousal", "valence"))
     implied = arousal[:, AROUSAL_OF] * valence[:, VALENCE_OF]
-    combined = np.clip(quadrant, 1e-7, 1) ** (1 - weight) * np.clip(implied, 1e-7, 1) ** weight
-    ids = [predictions.clip_ids[i] for i in np.unique(predictions.chunk_clip)]
-    return FoldSongs(ids, combined / combined.sum(axis=1, keepdims=True), targets)
+    combined = np.clip(quadrant.probabilities, 1e-7, 1) ** (1 - weight) * np.clip(implied, 1e-7, 1) ** weight
+    return FoldSongs(quadrant.ids, combined / combined.sum(axis=1, keepdims=True), quadrant.targets)
 
 
 def main() -> None:

@@ -363,17 +363,11 @@ def reaggregate(folder: Path, how: str = "log-mean", *, seed: int = 0) -> dict[s
     """A network cross-validation's summary with each held-out song's quadrant probabilities
     aggregated from its chunks anew: 'mean' of the probabilities (what `predict` reports) or
     'log-mean' (normalised geometric mean). Costs no training."""
-    from .evaluate import SplitPredictions
-
     if how not in AGGREGATIONS:
         raise TrainingError(f"aggregation {how!r} unknown: use {' or '.join(AGGREGATIONS)}")
-    record = json.loads((folder / "folds.json").read_text())
+    folds = [held_out_songs(predictions, how) for predictions in held_out_predictions(folder)]
+    results = [{"fold": fold, **songs.scores()} for fold, songs in enumerate(folds)]
     method = json.loads((folder / "cv.json").read_text())["method"]
-    stage = stage_folder(folder / "fold0", NETWORK_METHODS[method]).name
-    folds, results = [], []
-    for fold in range(record["k"]):
-        folds.append(held_out_songs(SplitPredictions.load(folder / f"fold{fold}" / stage / "predictions_test.npz"), how))
-        results.append({"fold": fold, **folds[-1].scores()})
     return summarise(f"{method} ({how})", folds, results, recipe=None, seed=seed)
 
 

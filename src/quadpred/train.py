@@ -1,11 +1,11 @@
 """One explicit training loop for every stage: pretraining, transfer, baseline, CPC.
 
 Seeded (model initialisation by the caller; dropout, noise and batch order by (seed, epoch)),
-so a run resumed from its last epoch checkpoint repeats an uninterrupted run exactly. Adam
-(AdamW with decoupled weight decay, when asked) with Keras's inverse-time decay per step (or warm-up and cosine), early stopping on the
-validation loss or on song-level scores with the best epoch's weights kept, optionally an
-exponential moving average of the weights, a progress bar with the running loss, history as
-JSON and CSV.
+so a run resumed from its last epoch checkpoint repeats an uninterrupted run exactly. Adam (AdamW
+with decoupled weight decay, when asked) with Keras's inverse-time decay per step (or warm-up and
+cosine), early stopping on the validation loss or on song-level scores with the best epoch's
+weights kept, optionally an exponential moving average of the weights, a progress bar with the
+running loss, history as JSON and CSV.
 """
 
 from __future__ import annotations
