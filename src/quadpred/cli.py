@@ -27,7 +27,7 @@ PRESET_CHOICES = ("paper", "demo", "real")
 REAL_RECIPE_CHOICES = ("short", "cv")
 RECIPE_CHOICES = ("study", "cv")
 CV_CHOICES = ("baseline", "feat-ext", "full", "egemaps-svm", "egemaps-logreg", "compare-svm", "compare-logreg",
-              "probe-svm", "probe-logreg")
+              "music-svm", "music-logreg", "probe-svm", "probe-logreg")
 
 
 def _refuse_overwrite(path: Path, force: bool) -> None:
@@ -523,7 +523,8 @@ def _add_cv(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) ->
                                    "--valid-share 0 trains on all of them where the recipe averages weights). "
                                    "Methods: baseline (random initialisation), feat-ext or full (from --encoder), "
                                    "the hand-crafted references egemaps-svm, egemaps-logreg, compare-svm, "
-                                   "compare-logreg (openSMILE functionals of each clip), and the probes "
+                                   "compare-logreg (openSMILE functionals of each clip), music-svm, music-logreg "
+                                   "(librosa's key, mode, tempo, dynamics and timbre descriptors), and the probes "
                                    "probe-svm, probe-logreg (the frozen --encoder's embeddings of each clip, "
                                    "pooled; --encoder random for random weights). Writes OUTPUT/folds.json, "
                                    "OUTPUT/fold<k>/ (model directories: an ensemble for `predict --model`), "

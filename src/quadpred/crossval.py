@@ -41,7 +41,7 @@ log = logging.getLogger("quadpred")
 NETWORK_METHODS: dict[str, tuple[str, ...] | None] = {
     "baseline": None, "feat-ext": ("feat-ext",), "full": ("feat-ext", "full"),
 }
-HANDCRAFTED_METHODS = ("egemaps-svm", "egemaps-logreg", "compare-svm", "compare-logreg")
+HANDCRAFTED_METHODS = ("egemaps-svm", "egemaps-logreg", "compare-svm", "compare-logreg", "music-svm", "music-logreg")
 # a frozen encoder's pooled clip embeddings (probe.py) read by the same classifiers
 PROBE_METHODS = ("probe-svm", "probe-logreg")
 CV_METHODS = (*NETWORK_METHODS, *HANDCRAFTED_METHODS, *PROBE_METHODS)
@@ -285,7 +285,7 @@ def _timed_clip_values(cache: Path, clips: int, compute: Callable[[], np.ndarray
 
 
 def _functionals(clips: Sequence[Clip], method: str, cache: Path, progress: bool) -> np.ndarray:
-    """(clips sorted by id, values): the openSMILE functionals of every clip, cached in ``cache``."""
+    """(clips sorted by id, values): the functionals of every clip, cached in ``cache``."""
     from .functionals import clip_functionals
 
     ordered = sorted(clips, key=lambda c: c.id)

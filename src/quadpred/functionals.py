@@ -1,12 +1,13 @@
-"""The hand-crafted reference of the cross-validation: openSMILE functionals over each whole clip
-(eGeMAPS, 88 values, or ComParE 2016, 6,373) and a scikit-learn classifier of the quadrant.
+"""The hand-crafted reference of the cross-validation: functionals over each whole clip (openSMILE
+eGeMAPS, 88 values, or ComParE 2016, 6,373; or librosa's musical descriptors, 94: key and mode,
+tempo, dynamics, timbre, ``musicdescriptors.py``) and a scikit-learn classifier of the quadrant.
 
 Features are computed once per clip and cached beside the runs (``functionals-<set>.npz``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,22 +19,29 @@ from .files import atomic_path, bar_off
 from .labels import TASKS
 
 # feature set name in quadpred -> openSMILE's
-FEATURE_SETS = {"egemaps": "eGeMAPSv02", "compare": "ComParE_2016"}
+OPENSMILE_SETS = {"egemaps": "eGeMAPSv02", "compare": "ComParE_2016"}
+FEATURE_SETS = (*OPENSMILE_SETS, "music")
 CLASSIFIERS = ("svm", "logreg")
 # the classifier's regularisation, chosen on the training folds by an inner artist-grouped CV
 C_VALUES = (0.1, 1.0, 10.0)
 INNER_FOLDS = 3
 
 
-def _smile(feature_set: str):  # noqa: ANN202 - opensmile is an optional import
+def _extractor(feature_set: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The function from a (samples,) 16-kHz signal to the (values,) functionals of ``feature_set``."""
+    if feature_set not in FEATURE_SETS:
+        raise QuadpredError(f"functionals {feature_set!r} unknown: use {', '.join(FEATURE_SETS)}")
+    if feature_set == "music":
+        from .musicdescriptors import music_descriptors
+
+        return music_descriptors
     try:
         import opensmile
     except ImportError as exc:
-        raise QuadpredError("the hand-crafted reference needs openSMILE: pip install 'quadpred[dae]'") from exc
-    if feature_set not in FEATURE_SETS:
-        raise QuadpredError(f"functionals {feature_set!r} unknown: use {' or '.join(FEATURE_SETS)}")
-    return opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, FEATURE_SETS[feature_set]),
-                           feature_level=opensmile.FeatureLevel.Functionals)
+        raise QuadpredError("the openSMILE functionals need openSMILE: pip install 'quadpred[dae]'") from exc
+    smile = opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, OPENSMILE_SETS[feature_set]),
+                            feature_level=opensmile.FeatureLevel.Functionals)
+    return lambda signal: smile.process_signal(signal, 16000).to_numpy(np.float32)[0]
 
 
 def clip_functionals(paths: Sequence[str], ids: Sequence[str], feature_set: str, cache: Path, *,
@@ -44,8 +52,8 @@ def clip_functionals(paths: Sequence[str], ids: Sequence[str], feature_set: str,
         with np.load(cache) as saved:
             if [str(i) for i in saved["ids"]] == list(ids):
                 return saved["values"]
-    smile = _smile(feature_set)
-    rows = [smile.process_signal(load_audio(path), 16000).to_numpy(np.float32)[0]
+    extract = _extractor(feature_set)
+    rows = [extract(load_audio(path))
             for path in tqdm(paths, desc=f"{feature_set} functionals", unit="clip", disable=bar_off(progress))]
     values = np.stack(rows)
     cache.parent.mkdir(parents=True, exist_ok=True)
