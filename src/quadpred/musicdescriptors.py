@@ -7,6 +7,8 @@ functionals (``functionals.py``, feature set 'music').
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 SAMPLE_RATE = 16000
@@ -75,7 +77,9 @@ def music_descriptors(signal: np.ndarray) -> np.ndarray:
     import librosa
 
     harmonic, percussive = librosa.effects.hpss(signal)
-    chroma = librosa.feature.chroma_cqt(y=harmonic, sr=SAMPLE_RATE, hop_length=HOP)
+    with warnings.catch_warnings():  # a clip without pitched sound has no tuning to estimate: 0 is right
+        warnings.filterwarnings("ignore", "Trying to estimate tuning from empty frequency set")
+        chroma = librosa.feature.chroma_cqt(y=harmonic, sr=SAMPLE_RATE, hop_length=HOP)
     tonnetz = librosa.feature.tonnetz(chroma=chroma)
     onsets = librosa.onset.onset_strength(y=signal, sr=SAMPLE_RATE, hop_length=HOP)
     tempogram = librosa.feature.tempogram(onset_envelope=onsets, sr=SAMPLE_RATE, hop_length=HOP).mean(axis=1)

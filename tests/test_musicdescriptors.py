@@ -1,0 +1,86 @@
+"""The librosa musical descriptors: mode, key invariance, tempo, dynamics; and their use by `quadpred cv`."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from quadpred.crossval import FoldSongs, run_cv
+from quadpred.musicdescriptors import DESCRIPTORS, SAMPLE_RATE, key_correlations, music_descriptors
+
+MAJOR_TRIADS = [(0, 4, 7), (5, 9, 12), (7, 11, 14), (0, 4, 7)]  # I IV V I
+MINOR_TRIADS = [(0, 3, 7), (5, 8, 12), (7, 10, 14), (0, 3, 7)]  # i iv v i
+
+
+def chords(triads: list[tuple[int, ...]], tonic_midi: int = 60, seconds_each: float = 2.0, loops: int = 2) -> np.ndarray:
+    """(samples,) a chord progression of harmonic tones at 16 kHz."""
+    t = np.arange(int(seconds_each * SAMPLE_RATE)) / SAMPLE_RATE
+    envelope = np.minimum(1.0, 20 * t) * np.exp(-0.5 * t)
+    blocks = []
+    for triad in triads * loops:
+        block = np.zeros_like(t)
+        for step in triad:
+            f0 = 440.0 * 2 ** ((tonic_midi + step - 69) / 12)
+            block += sum(np.sin(2 * np.pi * f0 * h * t) / h for h in (1, 2, 3))
+        blocks.append(envelope * block)
+    signal = np.concatenate(blocks)
+    return (0.3 * signal / np.abs(signal).max()).astype(np.float32)
+
+
+def clicks(bpm: float, seconds: float = 12.0) -> np.ndarray:
+    """(samples,) short noise bursts every beat at 16 kHz."""
+    signal = np.zeros(int(seconds * SAMPLE_RATE), dtype=np.float32)
+    burst = np.random.default_rng(0).standard_normal(400).astype(np.float32) * np.hanning(400).astype(np.float32)
+    for start in np.arange(0, seconds - 0.05, 60.0 / bpm):
+        index = int(start * SAMPLE_RATE)
+        signal[index:index + 400] += burst
+    return 0.5 * signal / np.abs(signal).max()
+
+
+def value(values: np.ndarray, name: str) -> float:
+    return float(values[DESCRIPTORS.index(name)])
+
+
+def test_key_correlations_find_the_tonic_and_mode_of_a_profile():
+    from quadpred.musicdescriptors import MINOR_PROFILE
+
+    correlations = key_correlations(np.roll(MINOR_PROFILE, 9))  # A minor
+    assert np.unravel_index(np.argmax(correlations), correlations.shape) == (1, 9)
+    assert np.allclose(key_correlations(np.ones(12)), 0.0)
+
+
+def test_major_and_minor_progressions_are_told_apart_in_any_key():
+    major = music_descriptors(chords(MAJOR_TRIADS))
+    minor = music_descriptors(chords(MINOR_TRIADS))
+    assert major.shape == (len(DESCRIPTORS),) and major.dtype == np.float32 and np.isfinite(major).all()
+    assert value(major, "mode") > 0.1 > -0.1 > value(minor, "mode")
+    assert value(major, "window_mode_mean") > value(minor, "window_mode_mean")
+    # the chroma rotated to the tonic does not depend on the key the progression is in
+    transposed = music_descriptors(chords(MAJOR_TRIADS, tonic_midi=62))
+    rotated = [DESCRIPTORS.index(f"chroma_from_tonic_{i}") for i in range(12)]
+    assert np.abs(major[rotated] - transposed[rotated]).max() < 0.1
+    assert value(transposed, "mode") > 0.1
+
+
+def test_tempo_onsets_and_loudness_range_follow_the_signal():
+    fast, slow = music_descriptors(clicks(120)), music_descriptors(clicks(60))
+    assert 2 ** value(fast, "log2_tempo") == pytest.approx(120, rel=0.05)
+    assert value(fast, "onset_rate") == pytest.approx(2 * value(slow, "onset_rate"), rel=0.2)
+    steady = chords(MAJOR_TRIADS)
+    swelling = steady * np.linspace(0.01, 1.0, len(steady), dtype=np.float32)
+    assert value(music_descriptors(swelling), "rms_db_range") > value(music_descriptors(steady), "rms_db_range") + 10
+
+
+def test_cv_reads_the_descriptors_with_the_same_classifiers(tiny_study, tmp_path: Path):
+    clips, _ = tiny_study
+    music = clips["music_eng"]
+    summary = run_cv(music, tmp_path / "cv", method="music-logreg", k=3, progress=False)
+    with np.load(tmp_path / "functionals-music.npz") as cached:
+        assert cached["values"].shape == (len(music), len(DESCRIPTORS))
+        assert sorted(cached["ids"]) == sorted(c.id for c in music)
+    folds = json.loads((tmp_path / "cv" / "folds.json").read_text())["folds"]
+    songs = FoldSongs.load(tmp_path / "cv" / "fold0" / "songs.npz")
+    assert {folds[i] for i in songs.ids} == {0}
+    np.testing.assert_allclose(songs.probabilities.sum(axis=1), 1.0, atol=1e-6)
+    assert summary["method"] == "music-logreg" and summary["pooled"]["songs"] == len(music)
