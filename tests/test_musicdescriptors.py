@@ -84,3 +84,17 @@ def test_cv_reads_the_descriptors_with_the_same_classifiers(tiny_study, tmp_path
     assert {folds[i] for i in songs.ids} == {0}
     np.testing.assert_allclose(songs.probabilities.sum(axis=1), 1.0, atol=1e-6)
     assert summary["method"] == "music-logreg" and summary["pooled"]["songs"] == len(music)
+
+
+def test_a_clip_too_short_for_the_descriptors_is_refused_by_name(tmp_path: Path):
+    import soundfile as sf
+
+    from quadpred.errors import QuadpredError
+    from quadpred.functionals import clip_functionals
+
+    short = tmp_path / "short.wav"
+    sf.write(short, chords(MAJOR_TRIADS, seconds_each=0.5, loops=1), SAMPLE_RATE)  # 2 s
+    cache = tmp_path / "functionals-music.npz"
+    with pytest.raises(QuadpredError, match=r"short\.wav: 2\.00 s of audio is too short for the musical descriptors \(at least 3 s\)"):
+        clip_functionals([str(short)], ["short"], "music", cache, progress=False)
+    assert not cache.exists()

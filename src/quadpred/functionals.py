@@ -53,8 +53,13 @@ def clip_functionals(paths: Sequence[str], ids: Sequence[str], feature_set: str,
             if [str(i) for i in saved["ids"]] == list(ids):
                 return saved["values"]
     extract = _extractor(feature_set)
-    rows = [extract(load_audio(path))
-            for path in tqdm(paths, desc=f"{feature_set} functionals", unit="clip", disable=bar_off(progress))]
+    rows = []
+    for path in tqdm(paths, desc=f"{feature_set} functionals", unit="clip", disable=bar_off(progress)):
+        signal = load_audio(path)
+        try:
+            rows.append(extract(signal))
+        except QuadpredError as exc:
+            raise QuadpredError(f"{path}: {exc}") from exc
     values = np.stack(rows)
     cache.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(cache) as tmp, open(tmp, "wb") as handle:

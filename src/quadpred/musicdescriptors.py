@@ -11,12 +11,15 @@ import warnings
 
 import numpy as np
 
+from .errors import QuadpredError
+
 SAMPLE_RATE = 16000
 HOP = 512  # 32 ms frames at 16 kHz
 WINDOW_SECONDS = 4.0  # the key is also estimated in windows of this length, every half window
 # Krumhansl-Kessler key profiles (C major, C minor); a key is a rotation of one of them
 MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+MIN_SECONDS = 3.0  # below ~2.1 s the constant-Q transform's lowest octave no longer fills one FFT window
 N_MFCC = 13
 CONTRAST_BANDS = 7  # librosa's spectral contrast: 6 bands and the residual
 
@@ -73,8 +76,13 @@ def _mean_sd(values: np.ndarray) -> list[float]:
 
 
 def music_descriptors(signal: np.ndarray) -> np.ndarray:
-    """(len(DESCRIPTORS),) float32 descriptors of a (samples,) mono signal at 16 kHz; finite."""
+    """(len(DESCRIPTORS),) float32 descriptors of a (samples,) mono signal at 16 kHz; finite.
+    QuadpredError for a signal shorter than MIN_SECONDS."""
     import librosa
+
+    if len(signal) < MIN_SECONDS * SAMPLE_RATE:
+        raise QuadpredError(f"{len(signal) / SAMPLE_RATE:.2f} s of audio is too short for the musical descriptors "
+                            f"(at least {MIN_SECONDS:.0f} s): remove the clip from the manifest")
 
     harmonic, percussive = librosa.effects.hpss(signal)
     with warnings.catch_warnings():  # a clip without pitched sound has no tuning to estimate: 0 is right
