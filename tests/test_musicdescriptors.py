@@ -98,3 +98,23 @@ def test_a_clip_too_short_for_the_descriptors_is_refused_by_name(tmp_path: Path)
     with pytest.raises(QuadpredError, match=r"short\.wav: 2\.00 s of audio is too short for the musical descriptors \(at least 3 s\)"):
         clip_functionals([str(short)], ["short"], "music", cache, progress=False)
     assert not cache.exists()
+
+
+def test_the_descriptor_figure_ranks_every_descriptor_and_draws(tmp_path: Path, monkeypatch, capsys):
+    import runpy
+
+    rng = np.random.default_rng(0)
+    ids = [f"c{i}" for i in range(40)]
+    quadrants = [f"Q{i % 4 + 1}" for i in range(40)]
+    values = rng.standard_normal((40, len(DESCRIPTORS))).astype(np.float32)
+    values[:, DESCRIPTORS.index("onset_rate")] += 3 * np.array([q in ("Q1", "Q2") for q in quadrants])  # arousal
+    np.savez(tmp_path / "functionals-music.npz", ids=np.array(ids), values=values)
+    (tmp_path / "m.jsonl").write_text("".join(json.dumps({"id": i, "labels": {"quadrant": q}}) + "\n"
+                                             for i, q in zip(ids, quadrants)))
+    script = Path(__file__).resolve().parents[1] / "scripts" / "descriptor_figure.py"
+    monkeypatch.setattr("sys.argv", ["descriptor_figure.py", str(tmp_path / "functionals-music.npz"),
+                                     str(tmp_path / "m.jsonl"), "-o", str(tmp_path / "fig.png")])
+    runpy.run_path(str(script), run_name="__main__")
+    ranking = [line for line in capsys.readouterr().out.splitlines() if " H " in line]
+    assert len(ranking) == len(DESCRIPTORS) and ranking[0].endswith("onset_rate")
+    assert (tmp_path / "fig.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
