@@ -118,3 +118,20 @@ def test_the_descriptor_figure_ranks_every_descriptor_and_draws(tmp_path: Path, 
     ranking = [line for line in capsys.readouterr().out.splitlines() if " H " in line]
     assert len(ranking) == len(DESCRIPTORS) and ranking[0].endswith("onset_rate")
     assert (tmp_path / "fig.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_descriptors_in_worker_processes_equal_those_computed_here(tmp_path: Path):
+    import soundfile as sf
+
+    from quadpred.functionals import clip_functionals
+
+    paths = []
+    for i, triads in enumerate((MAJOR_TRIADS, MINOR_TRIADS, MAJOR_TRIADS)):
+        paths.append(str(tmp_path / f"clip{i}.wav"))
+        sf.write(paths[-1], chords(triads, tonic_midi=60 + 2 * i, seconds_each=1.0, loops=1), SAMPLE_RATE)
+    ids = ["a", "b", "c"]
+    here = clip_functionals(paths, ids, "music", tmp_path / "one.npz", progress=False, workers=1)
+    pooled = clip_functionals(paths, ids, "music", tmp_path / "two.npz", progress=False, workers=2)
+    assert here.shape == (3, len(DESCRIPTORS))
+    np.testing.assert_array_equal(here, pooled)
+    assert value(here[0], "mode") > 0 > value(here[1], "mode")  # rows stay in the order of the paths

@@ -178,7 +178,8 @@ def cmd_cv(args: argparse.Namespace) -> None:
     store = FeatureStore.open(args.features, kind="logmel") if reads_logmels else None
     summary = run_cv(clips, args.output, method=args.method, store=store, encoder=args.encoder, run=run,
                      k=args.folds, seed=args.seed, device=args.device, progress=not args.quiet,
-                     keep_epochs=args.keep_epochs, teachers=args.teachers or (), valid_share=args.valid_share)
+                     keep_epochs=args.keep_epochs, teachers=args.teachers or (), valid_share=args.valid_share,
+                     workers=args.workers)
     print((Path(args.output) / "cv.md").read_text())
     print(f"cv: {Path(args.output) / 'cv.json'} (pooled out-of-fold song F {summary['pooled']['song_f1']:.3f})")
 
@@ -357,9 +358,8 @@ def _add_device(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ...")
 
 
-def _add_workers(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1),
-                        help="processes (default: all cores)")
+def _add_workers(parser: argparse.ArgumentParser, help: str = "processes (default: all cores)") -> None:
+    parser.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1), help=help)
 
 
 def _add_cells(parser: argparse.ArgumentParser, default: str) -> None:
@@ -551,6 +551,7 @@ def _add_cv(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) ->
     _add_run_settings(p)
     _add_recipe(p)
     _add_device(p)
+    _add_workers(p, "processes computing the clip features of the hand-crafted methods (default: all cores)")
     p.set_defaults(func=cmd_cv)
 
 

@@ -134,7 +134,7 @@ def _comparable_record(record: dict[str, Any]) -> dict[str, Any]:
 def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = None,
            encoder: str | Path | None = None, run: RunConfig = RunConfig(), k: int = 5, seed: int = 0,
            device: str = "auto", progress: bool = True, keep_epochs: bool = False,
-           teachers: Sequence[str | Path] = (), valid_share: float = VALID_SHARE) -> dict[str, Any]:
+           teachers: Sequence[str | Path] = (), valid_share: float = VALID_SHARE, workers: int = 1) -> dict[str, Any]:
     """Cross-validate ``method`` (CV_METHODS) on labelled music ``clips``; resumable (finished folds
     are kept). ``keep_epochs``: a network keeps every epoch's weights (for :func:`epoch_rules`).
     ``teachers``: network cross-validation folders on the same folds; each fold's network also
@@ -182,7 +182,7 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
     # clip features are computed once for every fold, timed apart from the folds' fits
     cache = None if method in NETWORK_METHODS else _clip_values_cache(out, method, recipe)
     if method in HANDCRAFTED_METHODS:
-        values = _timed_clip_values(cache, len(clips), lambda: _functionals(clips, method, cache, progress))
+        values = _timed_clip_values(cache, len(clips), lambda: _functionals(clips, method, cache, progress, workers))
     elif method in PROBE_METHODS:
         from .probe import cached_embeddings
 
@@ -284,13 +284,14 @@ def _timed_clip_values(cache: Path, clips: int, compute: Callable[[], np.ndarray
     return values
 
 
-def _functionals(clips: Sequence[Clip], method: str, cache: Path, progress: bool) -> np.ndarray:
-    """(clips sorted by id, values): the functionals of every clip, cached in ``cache``."""
+def _functionals(clips: Sequence[Clip], method: str, cache: Path, progress: bool, workers: int) -> np.ndarray:
+    """(clips sorted by id, values): the functionals of every clip (in ``workers`` processes),
+    cached in ``cache``."""
     from .functionals import clip_functionals
 
     ordered = sorted(clips, key=lambda c: c.id)
     return clip_functionals([c.path for c in ordered], [c.id for c in ordered], method.split("-")[0], cache,
-                            progress=progress)
+                            progress=progress, workers=workers)
 
 
 def _classifier_fold(part: list[Clip], values: np.ndarray, method: str, seed: int) -> FoldSongs:

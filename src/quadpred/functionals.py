@@ -7,15 +7,15 @@ Features are computed once per clip and cached beside the runs (``functionals-<s
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .audio import load_audio
 from .errors import QuadpredError
-from .files import atomic_path, bar_off
+from .files import atomic_path, map_jobs
 from .labels import TASKS
 
 # feature set name in quadpred -> openSMILE's
@@ -27,6 +27,7 @@ C_VALUES = (0.1, 1.0, 10.0)
 INNER_FOLDS = 3
 
 
+@functools.lru_cache(maxsize=None)  # one openSMILE extractor per set and process
 def _extractor(feature_set: str) -> Callable[[np.ndarray], np.ndarray]:
     """The function from a (samples,) 16-kHz signal to the (values,) functionals of ``feature_set``."""
     if feature_set not in FEATURE_SETS:
@@ -44,23 +45,27 @@ def _extractor(feature_set: str) -> Callable[[np.ndarray], np.ndarray]:
     return lambda signal: smile.process_signal(signal, 16000).to_numpy(np.float32)[0]
 
 
+def _clip_row(job: tuple[str, str]) -> np.ndarray:
+    """The (values,) functionals of one (audio path, feature set); picklable for worker processes."""
+    path, feature_set = job
+    signal = load_audio(path)
+    try:
+        return _extractor(feature_set)(signal)
+    except QuadpredError as exc:
+        raise QuadpredError(f"{path}: {exc}") from exc
+
+
 def clip_functionals(paths: Sequence[str], ids: Sequence[str], feature_set: str, cache: Path, *,
-                     progress: bool = True) -> np.ndarray:
+                     progress: bool = True, workers: int = 1) -> np.ndarray:
     """(clips, values) functionals of each audio file (16 kHz mono), from ``cache`` where it
-    holds the same clips, else computed and written there."""
+    holds the same clips, else computed (in ``workers`` processes) and written there."""
     if cache.is_file():
         with np.load(cache) as saved:
             if [str(i) for i in saved["ids"]] == list(ids):
                 return saved["values"]
-    extract = _extractor(feature_set)
-    rows = []
-    for path in tqdm(paths, desc=f"{feature_set} functionals", unit="clip", disable=bar_off(progress)):
-        signal = load_audio(path)
-        try:
-            rows.append(extract(signal))
-        except QuadpredError as exc:
-            raise QuadpredError(f"{path}: {exc}") from exc
-    values = np.stack(rows)
+    _extractor(feature_set)  # an unknown set or a missing openSMILE is refused before any work
+    values = np.stack(list(map_jobs(_clip_row, [(str(path), feature_set) for path in paths], workers=workers,
+                                    desc=f"{feature_set} functionals", unit="clip", progress=progress)))
     cache.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(cache) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, ids=np.array(list(ids)), values=values)
