@@ -25,6 +25,7 @@ CONTRAST_BANDS = 7  # librosa's spectral contrast: 6 bands and the residual
 
 
 def _names() -> tuple[str, ...]:
+    """The descriptors' names, in the order of :func:`music_descriptors`' values."""
     tonal = ["major_r", "minor_r", "mode", "key_clarity", "window_mode_mean", "window_mode_sd",
              "window_clarity_mean", "window_clarity_sd", "window_key_changes", "chroma_flux",
              *(f"chroma_from_tonic_{i}" for i in range(12)),
