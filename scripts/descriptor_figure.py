@@ -37,21 +37,20 @@ def main() -> None:
     args = parser.parse_args()
     with np.load(args.cache) as saved:
         ids, values = [str(i) for i in saved["ids"]], saved["values"]
+    cached = set(ids)
     quadrant = {row["id"]: row["labels"]["quadrant"]
-                for row in map(json.loads, args.manifest.read_text().splitlines()) if row["id"] in set(ids)}
+                for row in map(json.loads, args.manifest.read_text().splitlines()) if row["id"] in cached}
     labels = np.array([quadrant[i] for i in ids])
-    tests = sorted(((kruskal(*(values[labels == q, j] for q in QUADRANTS))[0], name)
-                    for j, name in enumerate(DESCRIPTORS)), reverse=True)
-    for rank, (h, name) in enumerate(tests, 1):
-        print(f"{rank:3d}  H {h:6.1f}  {name}")
+    statistic = {name: kruskal(*(values[labels == q, j] for q in QUADRANTS))[0] for j, name in enumerate(DESCRIPTORS)}
+    for rank, name in enumerate(sorted(statistic, key=statistic.get, reverse=True), 1):
+        print(f"{rank:3d}  H {statistic[name]:6.1f}  {name}")
     figure, axes = plt.subplots(2, 3, figsize=(11, 6.5))
     for axis, name in zip(axes.flat, SHOWN):
         column = values[:, DESCRIPTORS.index(name)]
         groups = [2 ** column[labels == q] if name == "log2_tempo" else column[labels == q] for q in QUADRANTS]
         axis.boxplot(groups, showfliers=False)
         axis.set_xticks(range(1, len(QUADRANTS) + 1), QUADRANTS)
-        h = dict((n, h) for h, n in tests)[name]
-        axis.set_title(f"{TITLES[name]}\nKruskal-Wallis H {h:.0f}", fontsize=9)
+        axis.set_title(f"{TITLES[name]}\nKruskal-Wallis H {statistic[name]:.0f}", fontsize=9)
     figure.suptitle(f"Musical descriptors by quadrant, {len(ids)} 4Q-Emotion clips "
                     "(Q1 happy, Q2 tense, Q3 sad, Q4 calm)", fontsize=11)
     figure.tight_layout()

@@ -90,7 +90,10 @@ def music_descriptors(signal: np.ndarray) -> np.ndarray:
         warnings.filterwarnings("ignore", "Trying to estimate tuning from empty frequency set")
         chroma = librosa.feature.chroma_cqt(y=harmonic, sr=SAMPLE_RATE, hop_length=HOP)
     tonnetz = librosa.feature.tonnetz(chroma=chroma)
-    onsets = librosa.onset.onset_strength(y=signal, sr=SAMPLE_RATE, hop_length=HOP)
+    spectrum = np.abs(librosa.stft(signal, n_fft=2048, hop_length=HOP))
+    # the log-mel that onset_strength and mfcc would each compute from the signal, computed once
+    log_mel = librosa.power_to_db(librosa.feature.melspectrogram(S=spectrum ** 2, sr=SAMPLE_RATE))
+    onsets = librosa.onset.onset_strength(S=log_mel, sr=SAMPLE_RATE, hop_length=HOP)
     tempogram = librosa.feature.tempogram(onset_envelope=onsets, sr=SAMPLE_RATE, hop_length=HOP).mean(axis=1)
     bpm = librosa.tempo_frequencies(len(tempogram), sr=SAMPLE_RATE, hop_length=HOP)
     in_range = (bpm >= 30) & (bpm <= 300)
@@ -103,12 +106,11 @@ def music_descriptors(signal: np.ndarray) -> np.ndarray:
     rms_db = librosa.amplitude_to_db(rms, ref=1.0, top_db=80.0)
     energy = [rms_db.mean(), rms_db.std(), np.percentile(rms_db, 95) - np.percentile(rms_db, 5),
               float(np.mean(rms < rms.mean())), float(np.sum(percussive ** 2) / max(np.sum(signal ** 2), 1e-12))]
-    spectrum = np.abs(librosa.stft(signal, n_fft=2048, hop_length=HOP))
     timbre = [*_mean_sd(librosa.feature.spectral_contrast(S=spectrum, sr=SAMPLE_RATE)),
               *(v for f in (librosa.feature.spectral_centroid, librosa.feature.spectral_bandwidth,
                             librosa.feature.spectral_rolloff) for v in _mean_sd(f(S=spectrum, sr=SAMPLE_RATE))),
               *_mean_sd(librosa.feature.spectral_flatness(S=spectrum)),
               *_mean_sd(librosa.feature.zero_crossing_rate(signal, hop_length=HOP)),
-              *_mean_sd(librosa.feature.mfcc(y=signal, sr=SAMPLE_RATE, n_mfcc=N_MFCC, hop_length=HOP))]
+              *_mean_sd(librosa.feature.mfcc(S=log_mel, n_mfcc=N_MFCC))]
     values = np.array([*_tonality(chroma), *_mean_sd(tonnetz), *rhythm, *energy, *timbre], dtype=np.float64)
     return np.nan_to_num(values).astype(np.float32)
