@@ -71,10 +71,10 @@ def torch_int8_backend(model: torch.nn.Module) -> Backend:
 
 
 def has_vnni() -> bool:
-    """Whether this x86 CPU has 8-bit dot products without saturation (AVX512-VNNI or AVX-VNNI)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    flags = cpuinfo.read_text().split() if cpuinfo.is_file() else []
-    return "avx512_vnni" in flags or "avx_vnni" in flags
+    """Whether this x86 CPU has 8-bit dot products without saturation (AVX512-VNNI or AVX-VNNI),
+    as PyTorch's CPU probe reports them (torch.cpu._is_vnni_supported checks only the former)."""
+    capabilities = torch.cpu.get_capabilities()
+    return bool(capabilities.get("avx512_vnni") or capabilities.get("avx_vnni"))
 
 
 def onnx_backends(model_dir: Path, calibration: np.ndarray, folder: Path) -> dict[str, Backend]:
