@@ -14,6 +14,7 @@ from quadpred.crossval import FoldSongs, assign_folds, fold_clips, held_out_pred
 from quadpred.errors import TrainingError
 from quadpred.manifest import Clip
 
+QUADRANT_SHIFT = 3.0  # separates the generated quadrants' feature rows
 SMALL = ["model.encoder.channels=[4,8,8]", "model.head.units=16", "train.batch_size=16", "train.epochs=2",
          "train.select=song-loss"]
 
@@ -54,6 +55,41 @@ def test_a_fold_holds_out_its_songs_as_test_and_splits_the_rest_by_artist():
     for clip in part:
         splits_of.setdefault(clip.group, set()).add(clip.split)
     assert all(len(s) == 1 for s in splits_of.values())
+
+
+def test_a_training_fraction_leaves_out_whole_artists_and_keeps_the_held_out_songs():
+    clips = labelled(160, 80)
+    folds = assign_folds(clips, 4)
+    whole = fold_clips(clips, folds, 1)
+    half = fold_clips(clips, folds, 1, train_fraction=0.5)
+    assert {c.id for c in half if c.split == "test"} == {c.id for c in whole if c.split == "test"}
+    used = [c for c in half if c.split != "test"]
+    others = [c for c in whole if c.split != "test"]
+    assert abs(len(used) - len(others) / 2) <= 4
+    used_ids = {c.id for c in used}
+    for group in {c.group for c in others}:  # an artist is used whole or left out whole
+        assert len({c.id in used_ids for c in others if c.group == group}) == 1
+    assert sum(1 for c in used if c.split == "valid") > 0
+    quadrants = Counter(c.quadrant for c in used)
+    assert max(quadrants.values()) - min(quadrants.values()) <= 4
+    assert fold_clips(clips, folds, 1, train_fraction=0.5) == half
+    assert {c.id for c in fold_clips(clips, folds, 1, train_fraction=0.25) if c.split != "test"} != {c.id for c in used}
+
+
+def test_cv_records_its_training_fraction_and_refuses_another_in_the_same_folder(tmp_path: Path, monkeypatch):
+    import quadpred.crossval as crossval
+
+    clips = labelled(40, 20)
+    rows = np.random.default_rng(0).normal(size=(40, 3)) + np.array([[QUADRANT_SHIFT * (i % 4), 0, 0] for i in range(40)])
+    monkeypatch.setattr(crossval, "_functionals", lambda *args, **kwargs: rows)
+    with pytest.raises(TrainingError, match="not in"):
+        run_cv(clips, tmp_path / "cv", method="egemaps-logreg", k=2, progress=False, train_fraction=0)
+    assert not (tmp_path / "cv").exists()
+    summary = run_cv(clips, tmp_path / "cv", method="egemaps-logreg", k=2, progress=False, train_fraction=0.5)
+    assert summary["pooled"]["songs"] == 40
+    assert json.loads((tmp_path / "cv" / "method.json").read_text())["train_fraction"] == 0.5
+    with pytest.raises(TrainingError, match="another method or recipe"):
+        run_cv(clips, tmp_path / "cv", method="egemaps-logreg", k=2, progress=False, train_fraction=0.75)
 
 
 def test_pooled_interval_brackets_the_pooled_score():

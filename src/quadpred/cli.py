@@ -179,7 +179,7 @@ def cmd_cv(args: argparse.Namespace) -> None:
     summary = run_cv(clips, args.output, method=args.method, store=store, encoder=args.encoder, run=run,
                      k=args.folds, seed=args.seed, device=args.device, progress=not args.quiet,
                      keep_epochs=args.keep_epochs, teachers=args.teachers or (), valid_share=args.valid_share,
-                     workers=args.workers)
+                     train_fraction=args.train_fraction, workers=args.workers)
     print((Path(args.output) / "cv.md").read_text())
     print(f"cv: {Path(args.output) / 'cv.json'} (pooled out-of-fold song F {summary['pooled']['song_f1']:.3f})")
 
@@ -541,6 +541,10 @@ def _add_cv(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) ->
                    help="networks: share of each fold's training artists held out to validate the epochs (default "
                         "0.15); 0 trains on all of them, allowed where the recipe averages the last epochs' weights "
                         "and so chooses no epoch (--recipe cv)")
+    p.add_argument("--train-fraction", type=float, default=1.0,
+                   help="share of each fold's training artists to use at all (default 1: all); the rest are left "
+                        "out, stratified by quadrant and seeded per fold, while the held-out songs stay the same: "
+                        "run 0.25, 0.5, 1 for a learning curve (scripts/learning_curve.py)")
     p.add_argument("--keep-epochs", action="store_true",
                    help="networks: keep every epoch's weights (fold<k>/<stage>/epochs/), to score how the epoch is "
                         "chosen (scripts/epoch_rules.py); about 25 MB an epoch for the study's CNN")

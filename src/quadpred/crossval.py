@@ -67,11 +67,16 @@ def assign_folds(clips: Sequence[Clip], k: int = 5, *, seed: int = 0) -> dict[st
 
 
 def fold_clips(clips: Sequence[Clip], folds: dict[str, int], fold: int, *, seed: int = 0,
-               valid_share: float = VALID_SHARE) -> list[Clip]:
+               valid_share: float = VALID_SHARE, train_fraction: float = 1.0) -> list[Clip]:
     """The clips of one fold's run: its held-out fold as split 'test', the others split by group
-    into 'train' and 'valid' (``valid_share`` of them, stratified by quadrant; 0: all 'train')."""
+    into 'train' and 'valid' (``valid_share`` of them, stratified by quadrant; 0: all 'train').
+    ``train_fraction`` < 1 first keeps that share of the other folds' artists (stratified, seeded
+    per fold) and leaves the rest out: the held-out songs stay the same, for a learning curve."""
     held = [dataclasses.replace(c, split="test") for c in clips if folds[c.id] == fold]
     others = [c for c in clips if folds[c.id] != fold]
+    if train_fraction < 1:
+        shares = {"kept": train_fraction, "left out": 1.0 - train_fraction}
+        others = [c for c in split_by_group(others, shares, seed=seed + fold, stratify=True) if c.split == "kept"]
     rest = [dataclasses.replace(c, split="train") for c in others] if valid_share == 0 else \
         split_by_group(others, {"train": 1.0 - valid_share, "valid": valid_share}, seed=seed + fold, stratify=True)
     chosen = rest + held
@@ -107,11 +112,13 @@ def fold_songs_path(out: str | Path, fold: int) -> Path:
 
 
 def _check_folds(out: Path, folds: dict[str, int], k: int, seed: int, method: str, recipe: Any,
-                 teachers: Sequence[str | Path] = (), valid_share: float = VALID_SHARE) -> None:
-    """Record the folds, the method, its recipe, teachers and validation share in ``out``; a re-run
-    must find the same, since finished folds are reused as they are."""
+                 teachers: Sequence[str | Path] = (), valid_share: float = VALID_SHARE,
+                 train_fraction: float = 1.0) -> None:
+    """Record the folds, the method, its recipe, teachers, validation share and training fraction
+    in ``out``; a re-run must find the same, since finished folds are reused as they are."""
     described = {"method": method, "recipe": recipe, **({"teachers": [str(t) for t in teachers]} if teachers else {}),
-                 **({"valid_share": valid_share} if valid_share != VALID_SHARE else {})}
+                 **({"valid_share": valid_share} if valid_share != VALID_SHARE else {}),
+                 **({"train_fraction": train_fraction} if train_fraction != 1 else {})}
     for name, record in (("folds.json", {"k": k, "seed": seed, "folds": folds}),
                          ("method.json", json.loads(json.dumps(described)))):
         path = out / name
@@ -134,18 +141,22 @@ def _comparable_record(record: dict[str, Any]) -> dict[str, Any]:
 def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = None,
            encoder: str | Path | None = None, run: RunConfig = RunConfig(), k: int = 5, seed: int = 0,
            device: str = "auto", progress: bool = True, keep_epochs: bool = False,
-           teachers: Sequence[str | Path] = (), valid_share: float = VALID_SHARE, workers: int = 1) -> dict[str, Any]:
+           teachers: Sequence[str | Path] = (), valid_share: float = VALID_SHARE, train_fraction: float = 1.0,
+           workers: int = 1) -> dict[str, Any]:
     """Cross-validate ``method`` (CV_METHODS) on labelled music ``clips``; resumable (finished folds
     are kept). ``keep_epochs``: a network keeps every epoch's weights (for :func:`epoch_rules`).
     ``teachers``: network cross-validation folders on the same folds; each fold's network also
     learns their fold models' mean probabilities (distillation, train.distil). ``valid_share``:
     the share of each fold's training artists held out to validate its network's epochs; 0 trains
     on all of them, which only a recipe that chooses no epoch allows (train.average_last).
-    Returns the summary written to cv.json."""
+    ``train_fraction``: the share of each fold's training artists used at all (a learning curve;
+    the held-out songs are the same at every share). Returns the summary written to cv.json."""
     if method not in CV_METHODS:
         raise TrainingError(f"cross-validation method {method!r} unknown: use one of {', '.join(CV_METHODS)}")
     if not 0 <= valid_share < 1:
         raise TrainingError(f"validation share {valid_share} is not in [0, 1): give e.g. --valid-share 0.15")
+    if not 0 < train_fraction <= 1:
+        raise TrainingError(f"training fraction {train_fraction} is not in (0, 1]: give e.g. --train-fraction 0.5")
     if valid_share != VALID_SHARE and method not in NETWORK_METHODS:
         raise TrainingError(f"{method} already fits on all of a fold's other songs (its own inner folds choose its "
                             "settings): give no --valid-share")
@@ -177,7 +188,7 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
 
         module, key = probe_encoder(encoder, store, seed=seed)
         recipe = {"encoder": key}
-    _check_folds(out, folds, k, seed, method, recipe, teachers, valid_share)
+    _check_folds(out, folds, k, seed, method, recipe, teachers, valid_share, train_fraction)
     started = time.perf_counter()
     # clip features are computed once for every fold, timed apart from the folds' fits
     cache = None if method in NETWORK_METHODS else _clip_values_cache(out, method, recipe)
@@ -192,7 +203,7 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
     for fold in range(k):
         folder = out / f"fold{fold}"
         songs_path = fold_songs_path(out, fold)
-        part = fold_clips(clips, folds, fold, seed=seed, valid_share=valid_share)
+        part = fold_clips(clips, folds, fold, seed=seed, valid_share=valid_share, train_fraction=train_fraction)
         fold_started = time.perf_counter()
         if not songs_path.is_file():
             log.info("%s: fold %d of %d", out, fold + 1, k)
