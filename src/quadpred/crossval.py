@@ -334,18 +334,18 @@ def _fold_extras(folder: Path, stages: tuple[str, ...] | None, method: str) -> d
     return extras
 
 
-def _bootstrap_f1(songs: FoldSongs, draws: np.ndarray) -> np.ndarray:
+def bootstrap_f1(songs: FoldSongs, draws: np.ndarray) -> np.ndarray:
     """(resamples,) macro F of the songs drawn in each row of ``draws`` (resamples, songs)."""
     return resampled_macro_f1(songs.targets, songs.probabilities.argmax(axis=1), draws, len(QUADRANTS))
 
 
-def _draws(songs: int, seed: int, resamples: int) -> np.ndarray:
+def song_draws(songs: int, seed: int, resamples: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, songs, size=(resamples, songs))
 
 
 def pooled_interval(songs: FoldSongs, *, seed: int = 0, resamples: int = BOOTSTRAP) -> tuple[float, float]:
     """95 % song-bootstrap interval of the macro F of pooled out-of-fold predictions."""
-    return interval(_bootstrap_f1(songs, _draws(len(songs.ids), seed, resamples)))
+    return interval(bootstrap_f1(songs, song_draws(len(songs.ids), seed, resamples)))
 
 
 def pool(folds: Sequence[FoldSongs]) -> FoldSongs:
@@ -383,7 +383,7 @@ def reaggregate(folder: Path, how: str = "log-mean", *, seed: int = 0) -> dict[s
     return summarise(f"{method} ({how})", folds, results, recipe=None, seed=seed)
 
 
-def _aligned_folds(folders: Sequence[Path]) -> list[list[FoldSongs]]:
+def aligned_folds(folders: Sequence[Path]) -> list[list[FoldSongs]]:
     """Per fold, each folder's held-out songs in the first folder's song order; the folders must
     have been cross-validated on the same folds."""
     records = [json.loads((Path(f) / "folds.json").read_text()) for f in folders]
@@ -424,7 +424,7 @@ def _fused_summary(name: str, fused: list[FoldSongs], seed: int) -> dict[str, An
 Fusion = Path | str | Sequence[Path] | Mapping[Path, float]  # a folder, folders (equal shares) or folder -> weight
 
 
-def _fusion_parts(fusion: Fusion) -> tuple[list[Path], np.ndarray, str]:
+def fusion_parts(fusion: Fusion) -> tuple[list[Path], np.ndarray, str]:
     """The folders of a fusion, their shares (summing to 1) and its name."""
     if isinstance(fusion, (str, Path)):
         return [Path(fusion)], np.ones(1), Path(fusion).name
@@ -445,8 +445,8 @@ def fuse(folders: Sequence[Path], *, weights: Sequence[float] | None = None, see
     :func:`run_cv`'s."""
     if weights is not None and len(weights) != len(folders):
         raise TrainingError(f"fusion weights {list(weights)}: give one non-negative weight per folder")
-    chosen, shares, name = _fusion_parts(list(folders) if weights is None else dict(zip(map(Path, folders), weights)))
-    fused = [mean_songs(parts, shares) for parts in _aligned_folds(chosen)]
+    chosen, shares, name = fusion_parts(list(folders) if weights is None else dict(zip(map(Path, folders), weights)))
+    fused = [mean_songs(parts, shares) for parts in aligned_folds(chosen)]
     return _fused_summary("mean of " + name, fused, seed)
 
 
@@ -456,7 +456,7 @@ def nested_fusion(folders: Sequence[Path], *, max_size: int = 2, seed: int = 0) 
     the other folds' out-of-fold songs, scored on this fold's songs. Choosing among many fusions
     by their pooled F on all folds is optimistic; this is not. The summary is :func:`run_cv`'s
     with ``chosen`` (the subset picked per fold) and ``chosen_on_all`` (what all folds pick)."""
-    aligned = _aligned_folds(folders)
+    aligned = aligned_folds(folders)
     names = [Path(f).name for f in folders]
     subsets = [c for size in range(1, max_size + 1) for c in itertools.combinations(range(len(folders)), size)]
 
@@ -486,7 +486,7 @@ def class_offsets(folders: Sequence[Path], *, how: str = "fitted", seed: int = 0
     quadrants gains from correcting the lean; the summary is :func:`run_cv`'s."""
     if how not in ("fitted", "prior"):
         raise TrainingError(f"class offsets {how!r} unknown: use fitted or prior")
-    aligned = [mean_songs(parts) for parts in _aligned_folds(folders)]
+    aligned = [mean_songs(parts) for parts in aligned_folds(folders)]
 
     def fitted(songs: FoldSongs) -> np.ndarray:
         logs, offsets = np.log(np.clip(songs.probabilities, 1e-9, 1.0)), np.zeros(len(QUADRANTS))
@@ -520,7 +520,7 @@ def stack(folders: Sequence[Path], *, seed: int = 0) -> dict[str, Any]:
     on this fold's songs, as in any cross-validated stacking; their labels never reach the stacker.)"""
     from sklearn.linear_model import LogisticRegression
 
-    aligned = _aligned_folds(folders)
+    aligned = aligned_folds(folders)
 
     def inputs(parts: list[FoldSongs]) -> np.ndarray:
         return np.concatenate([np.log(np.clip(p.probabilities, 1e-6, 1.0)) for p in parts], axis=1)
@@ -541,8 +541,8 @@ def paired(a: Fusion, b: Fusion, *, seed: int = 0, resamples: int = BOOTSTRAP) -
     """Pooled out-of-fold song F of ``a`` minus that of ``b`` (cross-validated on the same folds),
     with its 95 % paired song-bootstrap interval and two-sided p-value. Each side is a folder or a
     fusion of folders (a list: their mean; {folder: weight}: their weighted mean)."""
-    (first_folders, first_shares, first_name), (second_folders, second_shares, second_name) = map(_fusion_parts, (a, b))
-    aligned = _aligned_folds([*first_folders, *second_folders])
+    (first_folders, first_shares, first_name), (second_folders, second_shares, second_name) = map(fusion_parts, (a, b))
+    aligned = aligned_folds([*first_folders, *second_folders])
     split = len(first_folders)
     first = pool([mean_songs(parts[:split], first_shares) for parts in aligned])
     second = pool([mean_songs(parts[split:], second_shares) for parts in aligned])
@@ -554,8 +554,8 @@ def paired_songs(first: FoldSongs, second: FoldSongs, *, seed: int = 0, resample
     95 % paired song-bootstrap interval and two-sided p-value."""
     if list(first.ids) != list(second.ids):
         raise TrainingError("a paired comparison needs the same songs in the same order on both sides")
-    draws = _draws(len(first.ids), seed, resamples)  # the same songs for both: a paired bootstrap
-    difference = _bootstrap_f1(first, draws) - _bootstrap_f1(second, draws)
+    draws = song_draws(len(first.ids), seed, resamples)  # the same songs for both: a paired bootstrap
+    difference = bootstrap_f1(first, draws) - bootstrap_f1(second, draws)
     return {"difference": first.scores()["song_f1"] - second.scores()["song_f1"],
             "ci95": list(interval(difference)), "p_value": paired_p_value(difference)}
 
