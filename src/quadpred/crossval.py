@@ -340,6 +340,7 @@ def bootstrap_f1(songs: FoldSongs, draws: np.ndarray) -> np.ndarray:
 
 
 def song_draws(songs: int, seed: int, resamples: int) -> np.ndarray:
+    """(resamples, songs) song indices drawn with replacement: one bootstrap resample per row."""
     return np.random.default_rng(seed).integers(0, songs, size=(resamples, songs))
 
 
