@@ -14,7 +14,7 @@ from quadpred.crossval import FoldSongs, assign_folds, fold_clips, held_out_pred
 from quadpred.errors import TrainingError
 from quadpred.manifest import Clip
 
-QUADRANT_SHIFT = 3.0  # separates the generated quadrants' feature rows
+QUADRANT_SHIFT = 6.0  # separates the generated quadrants' feature rows
 SMALL = ["model.encoder.channels=[4,8,8]", "model.head.units=16", "train.batch_size=16", "train.epochs=2",
          "train.select=song-loss"]
 
@@ -79,14 +79,18 @@ def test_a_training_fraction_leaves_out_whole_artists_and_keeps_the_held_out_son
 def test_cv_records_its_training_fraction_and_refuses_another_in_the_same_folder(tmp_path: Path, monkeypatch):
     import quadpred.crossval as crossval
 
-    clips = labelled(40, 20)
-    rows = np.random.default_rng(0).normal(size=(40, 3)) + np.array([[QUADRANT_SHIFT * (i % 4), 0, 0] for i in range(40)])
+    clips = labelled(160, 80)
+    by_id = sorted(clips, key=lambda c: c.id)  # the order of a feature set's rows
+    rows = np.random.default_rng(0).normal(size=(160, 3)) + np.array([[QUADRANT_SHIFT * int(c.quadrant[1]), 0, 0]
+                                                                       for c in by_id])
     monkeypatch.setattr(crossval, "_functionals", lambda *args, **kwargs: rows)
     with pytest.raises(TrainingError, match="not in"):
         run_cv(clips, tmp_path / "cv", method="egemaps-logreg", k=2, progress=False, train_fraction=0)
     assert not (tmp_path / "cv").exists()
     summary = run_cv(clips, tmp_path / "cv", method="egemaps-logreg", k=2, progress=False, train_fraction=0.5)
-    assert summary["pooled"]["songs"] == 40
+    # each clip's own row is read although half the training clips are left out: the quadrants
+    # stay separable (rows of other clips would score near chance, 0.25)
+    assert summary["pooled"]["songs"] == 160 and summary["pooled"]["song_f1"] > 0.9
     assert json.loads((tmp_path / "cv" / "method.json").read_text())["train_fraction"] == 0.5
     with pytest.raises(TrainingError, match="another method or recipe"):
         run_cv(clips, tmp_path / "cv", method="egemaps-logreg", k=2, progress=False, train_fraction=0.75)

@@ -199,6 +199,7 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
 
         values = _timed_clip_values(cache, len(clips),
                                     lambda: cached_embeddings(module, key, store, clips, cache, device=device))
+    rows = {c.id: i for i, c in enumerate(sorted(clips, key=lambda c: c.id))}  # the order of ``values``
     results = []
     for fold in range(k):
         folder = out / f"fold{fold}"
@@ -209,7 +210,7 @@ def run_cv(clips: Sequence[Clip], out: str | Path, *, method: str, store: Any = 
             log.info("%s: fold %d of %d", out, fold + 1, k)
             taught = fold_teachers(teachers, fold, folds, k, seed) if teachers else ()
             songs = _network_fold(part, store, folder, encoder, stages, run, device, progress, keep_epochs, taught) \
-                if values is None else _classifier_fold(part, values, method, seed)
+                if values is None else _classifier_fold(part, values, rows, method, seed)
             folder.mkdir(parents=True, exist_ok=True)
             songs.save(songs_path)
             write_json(folder / "fold.json", {"seconds": round(time.perf_counter() - fold_started, 1)})
@@ -305,14 +306,13 @@ def _functionals(clips: Sequence[Clip], method: str, cache: Path, progress: bool
                             progress=progress, workers=workers)
 
 
-def _classifier_fold(part: list[Clip], values: np.ndarray, method: str, seed: int) -> FoldSongs:
-    """A classifier method's fold: fitted on the fold's train and valid clips' ``values`` (every
-    clip's row, sorted by id), applied to its held-out clips."""
+def _classifier_fold(part: list[Clip], values: np.ndarray, row: dict[str, int], method: str, seed: int) -> FoldSongs:
+    """A classifier method's fold: fitted on the fold's train and valid clips' ``values`` (clips,
+    features; clip id -> its ``row``), applied to its held-out clips. ``part`` may leave clips out
+    (a training fraction), so rows are looked up among all the clips', not the part's."""
     from .functionals import fit_predict
 
     classifier = method.split("-")[1]
-    ordered = sorted(part, key=lambda c: c.id)
-    row = {c.id: i for i, c in enumerate(ordered)}
     train = [c for c in part if c.split in ("train", "valid")]
     test = [c for c in part if c.split == "test"]
     probabilities = fit_predict(values[[row[c.id] for c in train]], np.array([QUADRANTS.index(c.quadrant) for c in train]),
