@@ -39,6 +39,7 @@ def describe(fit: Fit) -> str:
 
 def draw(curves: list[tuple[str, list[CurvePoint], Fit]], marks: list[tuple[float, str]], path: Path) -> None:
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -62,6 +63,7 @@ def draw(curves: list[tuple[str, list[CurvePoint], Fit]], marks: list[tuple[floa
         axes.annotate(label, (clips, axes.get_ylim()[0]), rotation=90, va="bottom", ha="right", fontsize=8,
                       color="0.3", xytext=(-3, 4), textcoords="offset points")
     axes.set_xscale("log", base=2)
+    axes.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:.0f}"))
     axes.set_xlabel("clips a fold model learns from (log scale)")
     axes.set_ylabel("pooled out-of-fold song macro F")
     axes.set_title("Learning curves on the same held-out songs (dotted: each curve's target, x: where its fit meets it)",
