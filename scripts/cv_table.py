@@ -29,16 +29,6 @@ import shutil
 from pathlib import Path
 
 
-def fusion(text: str) -> Path | list[Path] | dict[Path, float]:
-    """'A' -> a folder; 'A+B' -> their mean; 'A:3+B:2' -> their weighted mean (crossval.Fusion)."""
-    parts = [part.rpartition(":") if ":" in part else (part, "", "1") for part in text.split("+")]
-    if len(parts) == 1:
-        return Path(parts[0][0])
-    if all(weight == "1" for _, _, weight in parts):
-        return [Path(folder) for folder, _, _ in parts]
-    return {Path(folder): float(weight) for folder, _, weight in parts}
-
-
 def row(folder: Path) -> str:
     return summary_row(folder.name, json.loads((folder / "cv.json").read_text()))
 
@@ -56,6 +46,9 @@ def summary_row(name: str, summary: dict) -> str:
 
 
 def main() -> None:
+    from quadpred.crossval import class_offsets, fuse, nested_fusion, paired, parse_fusion, reaggregate, stack
+    from quadpred.metrics import holm
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", type=Path)
     parser.add_argument("--keep", type=Path, help="copy each folder's summaries and out-of-fold songs below this folder")
@@ -71,7 +64,7 @@ def main() -> None:
     parser.add_argument("--nested-fusion", nargs="+", type=Path, metavar="DIR",
                         help="add the nested estimate of choosing a fusion of these folders by cross-validation")
     parser.add_argument("--nested-size", type=int, default=2, help="the most methods in a chosen fusion (default 2)")
-    parser.add_argument("--paired", nargs=2, type=fusion, action="append", default=[], metavar=("A", "B"),
+    parser.add_argument("--paired", nargs=2, type=parse_fusion, action="append", default=[], metavar=("A", "B"),
                         help="print the paired difference of pooled F between two folders or fusions (A+B, A:3+B:2)")
     args = parser.parse_args()
     folds = {json.dumps(json.loads((f / "folds.json").read_text()), sort_keys=True) for f in args.folders}
@@ -93,12 +86,7 @@ def main() -> None:
                 (target / songs.parent.name).mkdir(exist_ok=True)
                 shutil.copy2(songs, target / songs.parent.name / "songs.npz")
     for folder in args.log_mean:
-        from quadpred.crossval import reaggregate
-
         print(summary_row(f"{folder.name}, songs by mean log-probability", reaggregate(folder, "log-mean")))
-    from quadpred.crossval import class_offsets, fuse, nested_fusion, paired, stack
-    from quadpred.metrics import holm
-
     for group in args.fuse:
         print(summary_row("fusion (mean): " + " + ".join(f.name for f in group), fuse(group)))
     for group in args.stack:

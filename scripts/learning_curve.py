@@ -6,7 +6,7 @@ where each fit reaches its target.
         [--mark CLIPS LABEL] [-o figure.png]
 
 Each FUSION is one point: a `quadpred cv` folder run with `--train-fraction`, or folders joined by
-'+' (the mean of their song probabilities: e.g. two training seeds at one share). MANIFEST is the
+'+' (the mean of their song probabilities: e.g. two training seeds at one share; A:3+B:2 weights them). MANIFEST is the
 labelled music manifest the folders were cross-validated on (it gives the clips per fold).
 ``--mark CLIPS LABEL`` draws a vertical line (e.g. what all of a corpus would give a fold model).
 Prints a markdown table of the points and one line per fit.
@@ -19,15 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from quadpred.crossval import pooled_interval
+from quadpred.crossval import parse_fusion, pooled_interval
 from quadpred.learningcurve import CurvePoint, Fit, curve_points, fit_curve
 from quadpred.manifest import read_manifest
-
-
-def fusion(text: str) -> Path | list[Path]:
-    """'A' -> a folder; 'A+B' -> the mean of their songs."""
-    parts = [Path(part) for part in text.split("+")]
-    return parts[0] if len(parts) == 1 else parts
 
 
 def describe(fit: Fit) -> str:
@@ -91,7 +85,7 @@ def main() -> None:
     for name, target, *fusions in args.curve:
         if len(fusions) < 2:
             raise SystemExit(f"curve {name!r}: give its target and at least two points (one per training fraction)")
-        points = curve_points(clips, [fusion(text) for text in fusions])
+        points = curve_points(clips, [parse_fusion(text) for text in fusions])
         for point in points:
             low, high = pooled_interval(point.songs)
             print(f"| {name} | {point.name} | {point.clips:.0f} | {point.songs.scores()['song_f1']:.3f} "

@@ -425,6 +425,16 @@ def _fused_summary(name: str, fused: list[FoldSongs], seed: int) -> dict[str, An
 Fusion = Path | str | Sequence[Path] | Mapping[Path, float]  # a folder, folders (equal shares) or folder -> weight
 
 
+def parse_fusion(text: str) -> Fusion:
+    """'A' -> a folder; 'A+B' -> their mean; 'A:3+B:2' -> their weighted mean (as scripts take them)."""
+    parts = [part.rpartition(":") if ":" in part else (part, "", "1") for part in text.split("+")]
+    if len(parts) == 1:
+        return Path(parts[0][0])
+    if all(weight == "1" for _, _, weight in parts):
+        return [Path(folder) for folder, _, _ in parts]
+    return {Path(folder): float(weight) for folder, _, weight in parts}
+
+
 def fusion_parts(fusion: Fusion) -> tuple[list[Path], np.ndarray, str]:
     """The folders of a fusion, their shares (summing to 1) and its name."""
     if isinstance(fusion, (str, Path)):

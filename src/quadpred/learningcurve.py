@@ -93,10 +93,14 @@ def curve_points(clips: Sequence[Clip], fusions: Sequence[Fusion]) -> list[Curve
     return points
 
 
-def _fit(clips: np.ndarray, scores: np.ndarray, target: float) -> tuple[float, float, float]:
+def _fit(clips: np.ndarray, scores: np.ndarray, target: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(columns,) intercepts, slopes and clips at ``target`` of the least-squares lines through
+    each column of ``scores`` (points, columns) against log2(``clips``) (points,); inf where a
+    line does not rise."""
     slope, intercept = np.polyfit(np.log2(clips), scores, 1)
-    reach = 2.0 ** ((target - intercept) / slope) if slope > 0 else np.inf
-    return float(intercept), float(slope), float(reach)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        reach = np.where(slope > 0, 2.0 ** ((target - intercept) / slope), np.inf)
+    return intercept, slope, reach
 
 
 def fit_curve(points: Sequence[CurvePoint], target: float, *, seed: int = 0, resamples: int = BOOTSTRAP) -> Fit:
@@ -106,10 +110,10 @@ def fit_curve(points: Sequence[CurvePoint], target: float, *, seed: int = 0, res
     if len({round(p.clips) for p in points}) < 2:
         raise TrainingError("a learning curve needs points at two training fractions or more")
     clips = np.array([p.clips for p in points])
-    scores = np.array([p.songs.scores()["song_f1"] for p in points])
-    intercept, slope, reach = _fit(clips, scores, target)
     draws = song_draws(len(points[0].songs.ids), seed, resamples)
-    resampled = np.stack([bootstrap_f1(p.songs, draws) for p in points])  # (points, resamples)
-    reaches = np.array([_fit(clips, resampled[:, r], target)[2] for r in range(resamples)])
-    low, high = np.percentile(reaches, [2.5, 97.5], method="nearest")  # a draw's inf is kept, not interpolated
-    return Fit(intercept, slope, target, reach, (float(low), float(high)))
+    # column 0 the points' own scores, then one column per draw: every line fitted at once
+    scores = np.column_stack([[p.songs.scores()["song_f1"] for p in points],
+                              np.stack([bootstrap_f1(p.songs, draws) for p in points])])
+    intercept, slope, reach = _fit(clips, scores, target)
+    low, high = np.percentile(reach[1:], [2.5, 97.5], method="nearest")  # a draw's inf is kept, not interpolated
+    return Fit(float(intercept[0]), float(slope[0]), target, float(reach[0]), (float(low), float(high)))
