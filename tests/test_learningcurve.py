@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_crossval import labelled
 
 from quadpred.crossval import FoldSongs, assign_folds, fold_songs_path
 from quadpred.errors import TrainingError
@@ -16,11 +17,6 @@ from quadpred.learningcurve import clips_learnt_from, curve_points, fit_curve
 from quadpred.manifest import Clip, write_manifest
 
 K = 4
-
-
-def labelled(n: int = 160, artists: int = 80) -> list[Clip]:
-    return [Clip(id=f"c{i:03d}", path=f"/x/c{i}.wav", duration=30.0, language="eng",
-                 labels={"quadrant": f"Q{i % 4 + 1}"}, group=f"artist{i % artists}", split="train") for i in range(n)]
 
 
 def fake_cv(folder: Path, clips: list[Clip], fraction: float, right: float, seed: int = 0) -> Path:
@@ -44,7 +40,7 @@ def fake_cv(folder: Path, clips: list[Clip], fraction: float, right: float, seed
 
 
 def test_points_count_the_clips_each_fraction_learns_from_on_the_same_songs(tmp_path: Path):
-    clips = labelled()
+    clips = labelled(160, 80)
     quarter = fake_cv(tmp_path / "q", clips, 0.25, 0.5)
     whole = fake_cv(tmp_path / "w", clips, 1.0, 0.8)
     outside = len(clips) * (K - 1) / K
@@ -60,7 +56,7 @@ def test_points_count_the_clips_each_fraction_learns_from_on_the_same_songs(tmp_
 
 
 def test_the_fit_reaches_its_target_where_the_line_through_the_points_does(tmp_path: Path):
-    clips = labelled()
+    clips = labelled(160, 80)
     points = curve_points(clips, [fake_cv(tmp_path / "q", clips, 0.25, 0.45),
                                   fake_cv(tmp_path / "h", clips, 0.5, 0.6, seed=1)])
     scores = [p.songs.scores()["song_f1"] for p in points]
@@ -76,7 +72,7 @@ def test_the_fit_reaches_its_target_where_the_line_through_the_points_does(tmp_p
 
 
 def test_the_script_prints_each_point_and_fit_and_draws_the_curves(tmp_path: Path, monkeypatch, capsys):
-    clips = labelled()
+    clips = labelled(160, 80)
     write_manifest(tmp_path / "m.jsonl", clips)
     folders = [fake_cv(tmp_path / f"s{seed}-{fraction}", clips, fraction, right, seed=seed)
                for fraction, right in ((0.25, 0.45), (0.5, 0.55), (1.0, 0.65)) for seed in (0, 1)]
